@@ -1,0 +1,237 @@
+/**
+ * 0002 simplify files: from the legacy shape to the target shape of
+ * `files` and `file_versions` (docs/migrations.md, step 0002).
+ *
+ * The legacy change-feed triggers are off for the duration, so the backfill
+ * does not flood `document_events` (0003 drops them). Every row keeps its id;
+ * nothing is merged or deleted.
+ */
+import { SqlClient } from "@effect/sql"
+import * as Effect from "effect/Effect"
+import * as ContentType from "../src/ContentType.js"
+import * as NameKey from "../src/NameKey.js"
+
+/** Rows per round trip of the backfills: memory stays flat whatever the table size. */
+export const batchSize = 10_000
+
+const legacyTriggers = [
+  ["files", "files_document_events"],
+  ["file_versions", "file_versions_document_events"]
+] as const
+
+const setLegacyTriggers = (state: "ENABLE" | "DISABLE") =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    for (const [table, trigger] of legacyTriggers) {
+      const [present] = yield* sql`
+        SELECT 1 FROM pg_trigger WHERE tgrelid = ${table}::regclass AND tgname = ${trigger}`
+      if (present) yield* sql.unsafe(`ALTER TABLE ${table} ${state} TRIGGER ${trigger}`)
+    }
+  })
+
+/**
+ * Alembic may have named constraints its own way: give each the name a fresh
+ * install has, so an upgraded and a fresh database are identical.
+ */
+const canonicalConstraintName = (
+  table: string,
+  type: "p" | "f" | "u",
+  columns: ReadonlyArray<string>,
+  name: string
+) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const found = yield* sql<{ conname: string }>`
+      SELECT c.conname
+      FROM pg_constraint c
+      WHERE c.conrelid = ${table}::regclass AND c.contype = ${type}
+        AND (SELECT array_agg(a.attname::text ORDER BY k.ordinality)
+             FROM unnest(c.conkey) WITH ORDINALITY k(attnum, ordinality)
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum) = ${columns}::text[]`
+    for (const { conname } of found) {
+      if (conname !== name) yield* sql.unsafe(`ALTER TABLE ${table} RENAME CONSTRAINT "${conname}" TO ${name}`)
+    }
+  })
+
+const dropConstraints = (table: string, type: "c" | "u", mentioning: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const found = yield* sql<{ conname: string }>`
+      SELECT conname FROM pg_constraint
+      WHERE conrelid = ${table}::regclass AND contype = ${type}
+        AND pg_get_constraintdef(oid) LIKE ${`%${mentioning}%`}`
+    for (const { conname } of found) yield* sql.unsafe(`ALTER TABLE ${table} DROP CONSTRAINT "${conname}"`)
+  })
+
+const dropRemovedParts = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`DROP TABLE idempotency_keys`
+  yield* sql`DROP TABLE IF EXISTS alembic_version`
+  yield* sql`ALTER TABLE files DROP COLUMN version, DROP COLUMN doc_no, DROP COLUMN expires_at`
+})
+
+const renameColumns = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE files RENAME COLUMN parent_file_id TO source_file_id`
+  yield* sql`ALTER TABLE file_versions RENAME COLUMN blob_version_id TO storage_version_id`
+  yield* sql`ALTER TABLE file_versions ALTER COLUMN storage_version_id DROP NOT NULL`
+  const blanks = yield* sql`
+    UPDATE file_versions SET storage_version_id = NULL
+    WHERE storage_version_id ~ '^[[:space:]]*$'`.raw as Effect.Effect<{ rowCount: number }>
+  yield* Effect.logInfo(`storage_version_id: ${blanks.rowCount} blank values set to NULL`)
+  yield* canonicalConstraintName("files", "p", ["id"], "files_pkey")
+  yield* canonicalConstraintName("files", "f", ["source_file_id"], "files_source_file_id_fkey")
+  yield* canonicalConstraintName("file_versions", "p", ["id"], "file_versions_pkey")
+  yield* canonicalConstraintName("file_versions", "f", ["file_id"], "file_versions_file_id_fkey")
+  yield* canonicalConstraintName("file_versions", "u", ["file_id", "version_no"], "file_versions_file_id_version_no_key")
+})
+
+const renameKinds = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* dropConstraints("files", "c", "kind")
+  yield* sql`UPDATE files SET kind = 'input' WHERE kind = 'document'`
+  yield* sql`
+    ALTER TABLE files ADD CONSTRAINT files_kind_check
+    CHECK (kind IN ('input', 'output', 'log', 'export'))`
+})
+
+interface KeyRow {
+  readonly id: string
+  readonly kind: "input" | "output"
+  readonly name: string
+  readonly sourceFileId: string | null
+  readonly runId: string | null
+}
+
+/**
+ * Every key is recomputed in TypeScript (NameKey), batch by batch, into a
+ * scratch table; one statement then applies the collision policy: per
+ * workspace, kind and key the latest (updated_at, id) keeps the key, every
+ * other row gets NameKey.disambiguatedKey(key, id).
+ */
+const recomputeNameKeys = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* dropConstraints("files", "u", "name_key")
+  yield* sql`CREATE TEMPORARY TABLE name_key_backfill (id uuid PRIMARY KEY, name_key text NOT NULL) ON COMMIT DROP`
+  let after = "00000000-0000-0000-0000-000000000000"
+  let done = 0
+  for (;;) {
+    const rows = yield* sql<KeyRow>`
+      SELECT id, kind, name, source_file_id, run_id FROM files
+      WHERE id > ${after} ORDER BY id LIMIT ${batchSize}`
+    if (rows.length === 0) break
+    const keys = rows.map((row) =>
+      row.kind === "input"
+        ? NameKey.nameKey({ kind: "input", name: row.name })
+        : NameKey.nameKey({ kind: "output", sourceFileId: row.sourceFileId, runId: row.runId, id: row.id })
+    )
+    yield* sql`
+      INSERT INTO name_key_backfill (id, name_key)
+      SELECT * FROM unnest(${rows.map((row) => row.id)}::uuid[], ${keys}::text[])`
+    after = rows[rows.length - 1]!.id
+    done += rows.length
+    if (done % (batchSize * 10) === 0) yield* Effect.logInfo(`name_key: ${done} documents keyed`)
+  }
+  const [result] = yield* sql<{ changed: bigint; disambiguated: bigint }>`
+    WITH ranked AS (
+      SELECT b.id, b.name_key,
+             row_number() OVER (
+               PARTITION BY f.workspace_id, f.kind, b.name_key
+               ORDER BY f.updated_at DESC, f.id DESC) AS rank
+      FROM name_key_backfill b JOIN files f USING (id)
+    ), keyed AS (
+      SELECT id, rank > 1 AS disambiguated,
+             CASE WHEN rank = 1 THEN name_key ELSE name_key || '#' || id::text END AS name_key
+      FROM ranked
+    ), updated AS (
+      UPDATE files f SET name_key = k.name_key
+      FROM keyed k
+      WHERE f.id = k.id AND f.name_key IS DISTINCT FROM k.name_key
+      RETURNING f.id
+    )
+    SELECT (SELECT count(*) FROM updated) AS changed,
+           (SELECT count(*) FROM keyed WHERE disambiguated) AS disambiguated`
+  yield* sql`
+    ALTER TABLE files ADD CONSTRAINT files_workspace_id_kind_name_key_key
+    UNIQUE (workspace_id, kind, name_key)`
+  yield* Effect.logInfo(
+    `name_key: ${done} documents keyed, ${result!.changed} keys changed, ` +
+      `${result!.disambiguated} disambiguated as <key>#<id>`
+  )
+})
+
+/**
+ * Generated documents' versions without a content type get the one the
+ * document's name implies (ContentType.infer), batch by batch; from then on
+ * the database refuses a generated version without one.
+ */
+const backfillContentTypes = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  let after = "00000000-0000-0000-0000-000000000000"
+  let versions = 0
+  for (;;) {
+    const rows = yield* sql<{ id: string; name: string }>`
+      SELECT f.id, f.name FROM files f
+      WHERE f.kind <> 'input' AND f.id > ${after}
+        AND EXISTS (SELECT 1 FROM file_versions v WHERE v.file_id = f.id AND v.content_type IS NULL)
+      ORDER BY f.id LIMIT ${batchSize}`
+    if (rows.length === 0) break
+    const result = yield* sql`
+      UPDATE file_versions v SET content_type = m.content_type
+      FROM unnest(${rows.map((row) => row.id)}::uuid[], ${rows.map((row) => ContentType.infer(row.name))}::text[])
+        AS m(file_id, content_type)
+      WHERE v.file_id = m.file_id AND v.content_type IS NULL`.raw as Effect.Effect<{ rowCount: number }>
+    versions += result.rowCount
+    after = rows[rows.length - 1]!.id
+  }
+  yield* Effect.logInfo(`content_type: ${versions} versions of generated documents backfilled`)
+  yield* sql`
+    CREATE FUNCTION require_generated_content_type() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF EXISTS (
+        SELECT 1 FROM written_versions v JOIN files f ON f.id = v.file_id
+        WHERE v.content_type IS NULL AND f.kind <> 'input'
+      ) THEN
+        RAISE EXCEPTION 'file_versions.content_type is required for generated documents (kind output, log or export)'
+          USING ERRCODE = 'check_violation', TABLE = 'file_versions', COLUMN = 'content_type',
+                CONSTRAINT = 'file_versions_generated_content_type';
+      END IF;
+      RETURN NULL;
+    END
+    $$`
+  yield* sql`
+    CREATE TRIGGER file_versions_generated_content_type_insert
+    AFTER INSERT ON file_versions REFERENCING NEW TABLE AS written_versions
+    FOR EACH STATEMENT EXECUTE FUNCTION require_generated_content_type()`
+  yield* sql`
+    CREATE TRIGGER file_versions_generated_content_type_update
+    AFTER UPDATE ON file_versions REFERENCING NEW TABLE AS written_versions
+    FOR EACH STATEMENT EXECUTE FUNCTION require_generated_content_type()`
+})
+
+const addVersionChecks = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  // Legacy checksums may be upper-case or blank; anything else invalid stops the migration.
+  yield* sql`
+    UPDATE file_versions SET sha256 = NULLIF(lower(btrim(sha256)), '')
+    WHERE sha256 !~ '^[0-9a-f]{64}$'`
+  yield* sql`
+    ALTER TABLE file_versions
+      ADD CONSTRAINT file_versions_version_no_check CHECK (version_no >= 1),
+      ADD CONSTRAINT file_versions_byte_size_check CHECK (byte_size >= 0),
+      ADD CONSTRAINT file_versions_sha256_check CHECK (sha256 ~ '^[0-9a-f]{64}$')`
+})
+
+export default Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* setLegacyTriggers("DISABLE")
+  yield* dropRemovedParts
+  yield* renameColumns
+  yield* renameKinds
+  yield* recomputeNameKeys
+  yield* backfillContentTypes
+  yield* addVersionChecks
+  yield* setLegacyTriggers("ENABLE")
+  yield* sql`ANALYZE files`
+  yield* sql`ANALYZE file_versions`
+})

@@ -1,0 +1,16 @@
+/**
+ * The migration history, in order. Imported statically so the same loader
+ * works under tsx, vitest and compiled output. Keys are `<id>_<name>`; a new
+ * migration takes the next id (the Migrator skips ids below the highest applied).
+ */
+import type { SqlClient } from "@effect/sql"
+import type * as Effect from "effect/Effect"
+import legacyBaseline from "./0001_legacy_baseline.js"
+import simplifyFiles from "./0002_simplify_files.js"
+import documentChanges from "./0003_document_changes.js"
+
+export const migrations: Readonly<Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>> = {
+  "0001_legacy_baseline": legacyBaseline,
+  "0002_simplify_files": simplifyFiles,
+  "0003_document_changes": documentChanges
+}
