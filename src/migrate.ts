@@ -11,6 +11,7 @@
 import { NodeRuntime } from "@effect/platform-node"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Database from "./Database.js"
@@ -83,21 +84,23 @@ const main = (command: string | undefined) => {
     process.exitCode = 2
     return
   }
+  const fail = (message: string) =>
+    Effect.sync(() => {
+      process.stderr.write(`${message}\n`)
+      return 1
+    })
   program.pipe(
+    Effect.as(0),
     Effect.provide(Layer.mergeAll(Database.layerConfig, Logger.replace(Logger.defaultLogger, reportLogger))),
-    Effect.catchAll((error) =>
-      Effect.sync(() => {
-        process.stderr.write(`${explain(error)}\n`)
-        process.exitCode = 1
-      })
-    ),
+    Effect.catchAll((error) => fail(explain(error))),
     Effect.catchAllDefect((defect) =>
-      Effect.sync(() => {
-        process.stderr.write(`Unexpected failure: ${defect instanceof Error ? defect.message : String(defect)}\n`)
-        process.exitCode = 1
-      })
+      fail(`Unexpected failure: ${defect instanceof Error ? defect.message : String(defect)}`)
     ),
-    NodeRuntime.runMain({ disableErrorReporting: true, disablePrettyLogger: true })
+    NodeRuntime.runMain({
+      disableErrorReporting: true,
+      disablePrettyLogger: true,
+      teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) ? exit.value as number : 130)
+    })
   )
 }
 

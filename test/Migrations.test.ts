@@ -1,0 +1,408 @@
+import { execFile } from "node:child_process"
+import { promisify } from "node:util"
+import { describe, expect, it } from "@effect/vitest"
+import { SqlClient } from "@effect/sql"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Migrations from "../src/Migrations.js"
+import * as NameKey from "../src/NameKey.js"
+import { migrations as history } from "../migrations/index.js"
+import legacyBaseline from "../migrations/0001_legacy_baseline.js"
+import { createDatabase, layer, withClient } from "./support/Database.js"
+import { columnsOf, dataSnapshot, schemaSnapshot } from "./support/introspection.js"
+import { alembicSchema, fillBulk, fillMessyData, type LegacyFile, type MessyFixture } from "./support/legacy.js"
+
+const run = promisify(execFile)
+
+const migrate = (url: string, options?: Migrations.RunOptions) =>
+  Effect.runPromise(Migrations.run(options).pipe(Effect.provide(layer(url))))
+
+const migrateExit = (url: string, options?: Migrations.RunOptions) =>
+  Effect.runPromiseExit(Migrations.run(options).pipe(Effect.provide(layer(url))))
+
+/** A database holding the legacy schema as 0001 creates it, and nothing recorded by the Migrator. */
+const legacyDatabase = async () => {
+  const url = await createDatabase("legacy")
+  await Effect.runPromise(
+    SqlClient.SqlClient.pipe(Effect.flatMap((sql) => sql.withTransaction(legacyBaseline)), Effect.provide(layer(url)))
+  )
+  return url
+}
+
+const alembicDatabase = async () => {
+  const url = await createDatabase("alembic")
+  await withClient(url, (client) => client.query(alembicSchema))
+  return url
+}
+
+const migrateProcess = (url: string, ...args: Array<string>) =>
+  run(process.execPath, ["--import", "tsx", "src/migrate.ts", ...args], {
+    env: { ...process.env, DATABASE_URL: url, NODE_ENV: "test" }
+  }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (error: { code: number; stdout: string; stderr: string }) => ({
+      code: error.code,
+      stdout: error.stdout,
+      stderr: error.stderr
+    })
+  )
+
+/** The name keys the rules and the collision policy demand, computed independently of the migration. */
+const expectedNameKeys = (files: ReadonlyArray<LegacyFile>): Map<string, string> => {
+  const groups = new Map<string, Array<{ file: LegacyFile; key: string }>>()
+  for (const file of files) {
+    const key = file.kind === "document"
+      ? NameKey.normalizeName(file.name)
+      : NameKey.nameKey({ kind: "output", sourceFileId: file.parentFileId, runId: file.runId, id: file.id })
+    const group = `${file.workspaceId}|${file.kind}|${key}`
+    groups.set(group, [...(groups.get(group) ?? []), { file, key }])
+  }
+  const expected = new Map<string, string>()
+  for (const members of groups.values()) {
+    members.sort((a, b) =>
+      b.file.updatedAt.localeCompare(a.file.updatedAt) || (a.file.id < b.file.id ? 1 : a.file.id > b.file.id ? -1 : 0)
+    )
+    members.forEach(({ file, key }, rank) =>
+      expected.set(file.id, rank === 0 ? key : NameKey.disambiguatedKey(key, file.id))
+    )
+  }
+  return expected
+}
+
+const targetColumns = {
+  files: {
+    id: "uuid NOT NULL",
+    workspace_id: "uuid NOT NULL",
+    kind: "text NOT NULL",
+    name: "text NOT NULL",
+    name_key: "text NOT NULL",
+    source_file_id: "uuid NULL",
+    run_id: "uuid NULL",
+    created_at: "timestamp with time zone NOT NULL",
+    updated_at: "timestamp with time zone NOT NULL"
+  },
+  file_versions: {
+    id: "uuid NOT NULL",
+    file_id: "uuid NOT NULL",
+    version_no: "integer NOT NULL",
+    storage_key: "text NOT NULL",
+    storage_version_id: "text NULL",
+    content_type: "text NULL",
+    byte_size: "bigint NOT NULL",
+    sha256: "text NULL",
+    created_at: "timestamp with time zone NOT NULL"
+  },
+  document_changes: {
+    id: "bigint NOT NULL",
+    tx_id: "xid8 NOT NULL",
+    workspace_id: "uuid NOT NULL",
+    document_id: "uuid NOT NULL",
+    kind: "text NOT NULL",
+    op: "text NOT NULL",
+    version_no: "integer NULL",
+    changed_at: "timestamp with time zone NOT NULL"
+  }
+}
+
+/** Every check of the target schema a migrated database must pass, whichever path it came by. */
+const expectTargetSchema = async (url: string) => {
+  await withClient(url, async (client) => {
+    const schema = await schemaSnapshot(client)
+    expect(schema.tables.map((t) => t.table)).toEqual([
+      "document_changes",
+      "document_feed",
+      "effect_sql_migrations",
+      "file_versions",
+      "files"
+    ])
+    for (const [table, columns] of Object.entries(targetColumns)) {
+      expect(await columnsOf(client, table)).toEqual(columns)
+    }
+    const constraints = Object.fromEntries(
+      schema.constraints.map((c: any) => [`${c.table}.${c.conname}`, c.definition])
+    )
+    expect(constraints).toMatchObject({
+      "files.files_pkey": "PRIMARY KEY (id)",
+      "files.files_kind_check": expect.stringContaining("'input'::text, 'output'::text, 'log'::text, 'export'::text"),
+      "files.files_source_file_id_fkey": "FOREIGN KEY (source_file_id) REFERENCES files(id) ON DELETE SET NULL",
+      "files.files_workspace_id_kind_name_key_key": "UNIQUE (workspace_id, kind, name_key)",
+      "file_versions.file_versions_pkey": "PRIMARY KEY (id)",
+      "file_versions.file_versions_file_id_fkey": "FOREIGN KEY (file_id) REFERENCES files(id) ON DELETE CASCADE",
+      "file_versions.file_versions_file_id_version_no_key": "UNIQUE (file_id, version_no)",
+      "file_versions.file_versions_byte_size_check": "CHECK ((byte_size >= 0))",
+      "file_versions.file_versions_version_no_check": "CHECK ((version_no >= 1))",
+      "file_versions.file_versions_sha256_check": "CHECK ((sha256 ~ '^[0-9a-f]{64}$'::text))",
+      "document_changes.document_changes_pkey": "PRIMARY KEY (id)"
+    })
+    expect(Object.keys(constraints).filter((name) => name.startsWith("files.")).sort()).toEqual([
+      "files.files_kind_check",
+      "files.files_pkey",
+      "files.files_source_file_id_fkey",
+      "files.files_workspace_id_kind_name_key_key"
+    ])
+    expect(schema.indexes.map((i: any) => i.indexname)).toEqual(expect.arrayContaining([
+      "document_changes_feed_order",
+      "document_changes_workspace_feed_order"
+    ]))
+    expect(schema.triggers.map((t: any) => `${t.table}.${t.tgname}`)).toEqual([
+      "file_versions.file_versions_changes_insert",
+      "file_versions.file_versions_generated_content_type_insert",
+      "file_versions.file_versions_generated_content_type_update",
+      "files.files_changes_delete",
+      "files.files_changes_insert",
+      "files.files_changes_update"
+    ])
+    expect(schema.triggers.every((t: any) => t.tgenabled === "O")).toBe(true)
+    expect(schema.functions.map((f: any) => f.proname)).toEqual([
+      "record_document_change",
+      "require_generated_content_type"
+    ])
+    expect(schema.functions.filter((f: any) => /notify/i.test(f.definition))).toEqual([])
+    const [feed] = (await client.query(`SELECT * FROM document_feed`)).rows
+    expect(feed.epoch).toMatch(/^[0-9a-f-]{36}$/)
+  })
+}
+
+const expectMigratedData = async (url: string, fixture: MessyFixture) => {
+  const expectedKeys = expectedNameKeys(fixture.files)
+  await withClient(url, async (client) => {
+    const files = (await client.query(`SELECT * FROM files ORDER BY id`)).rows
+    const versions = (await client.query(`SELECT * FROM file_versions ORDER BY id`)).rows
+    const legacyVersions = fixture.files.flatMap((f) => f.versions.map((v) => ({ ...v, file: f })))
+
+    // Nothing lost, nothing added, no id changed.
+    expect(files.map((f) => f.id).sort()).toEqual(fixture.files.map((f) => f.id).sort())
+    expect(versions.map((v) => v.id).sort()).toEqual(legacyVersions.map((v) => v.id).sort())
+
+    for (const legacy of fixture.files) {
+      const row = files.find((f) => f.id === legacy.id)!
+      expect(row).toMatchObject({
+        workspace_id: legacy.workspaceId,
+        kind: legacy.kind === "document" ? "input" : "output",
+        name: legacy.name,
+        name_key: expectedKeys.get(legacy.id),
+        source_file_id: legacy.parentFileId,
+        run_id: legacy.runId
+      })
+      expect(row.updated_at.toISOString()).toBe(new Date(legacy.updatedAt).toISOString())
+    }
+    for (const legacy of legacyVersions) {
+      const row = versions.find((v) => v.id === legacy.id)!
+      const generated = legacy.file.kind === "output"
+      expect(row).toMatchObject({
+        file_id: legacy.file.id,
+        version_no: legacy.versionNo,
+        storage_version_id: legacy.blobVersionId.trim() === "" ? null : legacy.blobVersionId,
+        content_type: legacy.contentType ?? (generated ? expect.any(String) : null),
+        sha256: legacy.sha256?.toLowerCase() ?? null
+      })
+    }
+    const contentTypeOf = (label: string) =>
+      versions.filter((v) => v.file_id === fixture.named[label]).map((v) => v.content_type).sort()
+    expect(contentTypeOf("outputRun1")).toEqual(["text/csv"])
+    expect(contentTypeOf("orphanB")).toEqual(["application/json"])
+    expect(contentTypeOf("mystery")).toEqual(["application/octet-stream"])
+    expect(contentTypeOf("unknownExtension")).toEqual(["application/octet-stream"])
+    expect(contentTypeOf("typedOutput")).toEqual(["text/plain", "text/x-custom"])
+    expect(contentTypeOf("cafeUpper")).toEqual([null])
+
+    // The cases spelled out, so a wrong oracle cannot hide a wrong migration.
+    const keyOf = (label: string) => files.find((f) => f.id === fixture.named[label])!.name_key
+    const { named } = fixture
+    expect(keyOf("reportNewest")).toBe("report.pdf")
+    expect(keyOf("reportOld")).toBe(`report.pdf#${named.reportOld}`)
+    expect(keyOf("reportMiddle")).toBe(`report.pdf#${named.reportMiddle}`)
+    const spacedWinner = named.spacedA! > named.spacedB! ? "spacedA" : "spacedB"
+    expect(keyOf(spacedWinner)).toBe("my report.pdf")
+    expect(keyOf("spacedC")).toBe(`my report.pdf#${named.spacedC}`)
+    expect(keyOf("accentLower")).toBe("été.txt")
+    expect(keyOf("accentUpper")).toBe(`été.txt#${named.accentUpper}`)
+    expect(keyOf("greekUpper")).toBe("οδος")
+    expect(keyOf("greekLower")).toBe(`οδος#${named.greekLower}`)
+    expect(keyOf("cafeDecomposed")).toBe("caf\u00e9.txt")
+    expect(keyOf("cafeComposed")).toBe(`caf\u00e9.txt#${named.cafeComposed}`)
+    expect(keyOf("slashes")).toBe("a/b\\c.txt")
+    expect(keyOf("otherWorkspace")).toBe("report.pdf")
+    expect(keyOf("outputRun2")).toBe(`output:${named.reportNewest}`)
+    expect(keyOf("outputRun1")).toBe(`output:${named.reportNewest}#${named.outputRun1}`)
+    const orphanB = files.find((f) => f.id === named.orphanB)!
+    expect(keyOf("orphanB")).toBe(`output:${orphanB.run_id}`)
+    expect(keyOf("orphanA")).toBe(`output:${orphanB.run_id}#${named.orphanA}`)
+    expect(keyOf("mystery")).toBe(`output:${named.mystery}`)
+    expect(keyOf("outputOfDeleted")).toMatch(/^output:[0-9a-f-]{36}$/)
+
+    // One created change per document, and only those.
+    const changes = (await client.query(`SELECT document_id, workspace_id, op, kind FROM document_changes`)).rows
+    expect(changes.map((c) => c.document_id).sort()).toEqual(fixture.files.map((f) => f.id).sort())
+    expect(new Set(changes.map((c) => c.op))).toEqual(new Set(["created"]))
+  })
+}
+
+const expectContentTypeEnforced = async (url: string, fixture: MessyFixture) => {
+  await withClient(url, async (client) => {
+    const insert = (fileId: string, contentType: string | null) =>
+      client.query(
+        `INSERT INTO file_versions (id, file_id, version_no, storage_key, content_type, byte_size)
+         VALUES (gen_random_uuid(), $1, 99, 'k', $2, 1)`,
+        [fileId, contentType]
+      )
+    await expect(insert(fixture.named.mystery!, null)).rejects.toMatchObject({ code: "23514" })
+    await expect(insert(fixture.named.reportNewest!, null)).resolves.toBeDefined()
+    await expect(client.query(`UPDATE file_versions SET content_type = NULL WHERE file_id = $1`, [fixture.named.mystery]))
+      .rejects.toMatchObject({ code: "23514" })
+  })
+}
+
+describe("migrations", () => {
+  it("take an empty database to the target schema", async () => {
+    const url = await createDatabase()
+    const applied = await migrate(url)
+    expect(applied.map((step) => step.migration)).toEqual(Object.keys(history))
+    await expectTargetSchema(url)
+  })
+
+  it("take a messy legacy database to the target schema, losing nothing", async () => {
+    const url = await legacyDatabase()
+    const fixture = await withClient(url, fillMessyData)
+    const legacyEvents = await withClient(url, async (c) => (await c.query(`SELECT count(*)::int AS n FROM document_events`)).rows[0].n)
+    expect(legacyEvents).toBeGreaterThan(0)
+    await migrate(url)
+    await expectTargetSchema(url)
+    await expectMigratedData(url, fixture)
+    await expectContentTypeEnforced(url, fixture)
+  })
+
+  it("adopt an Alembic deployment unchanged, then migrate it the same way", async () => {
+    const url = await alembicDatabase()
+    const fixture = await withClient(url, fillMessyData)
+    const applied = await migrate(url, {
+      migrations: {
+        ...history,
+        // Adoption must not change a thing: compare the database around step 0001 alone.
+        "0001_legacy_baseline": Effect.gen(function*() {
+          const before = yield* Effect.promise(() => withClient(url, schemaSnapshot))
+          yield* history["0001_legacy_baseline"]!
+          expect(yield* Effect.promise(() => withClient(url, schemaSnapshot))).toEqual(before)
+        })
+      }
+    })
+    expect(applied.map((step) => step.migration)).toEqual(Object.keys(history))
+    await expectTargetSchema(url)
+    await expectMigratedData(url, fixture)
+    await expectContentTypeEnforced(url, fixture)
+  })
+
+  it("give an upgraded database exactly the schema of a fresh install", async () => {
+    const fresh = await createDatabase()
+    await migrate(fresh)
+    const upgraded = await alembicDatabase()
+    await withClient(upgraded, fillMessyData)
+    await migrate(upgraded)
+    const shape = async (url: string) => {
+      const { sequences, ...schema } = await withClient(url, schemaSnapshot)
+      return { ...schema, sequences: sequences.map(({ last_value: _, ...rest }: any) => rest) }
+    }
+    expect(await shape(upgraded)).toEqual(await shape(fresh))
+  })
+
+  it("apply nothing when run again", async () => {
+    const url = await legacyDatabase()
+    await withClient(url, fillMessyData)
+    await migrate(url)
+    const before = await withClient(url, dataSnapshot)
+    expect(await migrate(url)).toEqual([])
+    expect(await withClient(url, dataSnapshot)).toEqual(before)
+  })
+
+  it("let two migrate processes start at once: one applies, the other finds nothing pending", async () => {
+    const url = await legacyDatabase()
+    await withClient(url, async (client) => {
+      await fillMessyData(client)
+      await fillBulk(client, 20_000)
+    })
+    const [a, b] = await Promise.all([migrateProcess(url), migrateProcess(url)])
+    expect([a.code, b.code]).toEqual([0, 0])
+    const outputs = [a.stdout, b.stdout]
+    expect(outputs.filter((out) => out.includes("applied 0002_simplify_files"))).toHaveLength(1)
+    expect(outputs.filter((out) => out.includes("Nothing pending"))).toHaveLength(1)
+    await withClient(url, async (client) => {
+      const { rows } = await client.query(
+        `SELECT (SELECT count(*)::int FROM effect_sql_migrations) AS steps,
+                (SELECT count(*)::int FROM files) AS files,
+                (SELECT count(*)::int FROM document_changes) AS changes,
+                (SELECT count(DISTINCT document_id)::int FROM document_changes) AS documents`
+      )
+      expect(rows[0]).toEqual({ steps: 3, files: rows[0].files, changes: rows[0].files, documents: rows[0].files })
+    })
+  })
+
+  describe("a step that fails midway leaves the legacy database exactly as it was", () => {
+    const expectUnchangedAfter = async (url: string, options: Migrations.RunOptions, failing: string) => {
+      const snapshot = async () =>
+        withClient(url, async (client) => ({ schema: await schemaSnapshot(client), data: await dataSnapshot(client) }))
+      const before = await snapshot()
+      const exit = await migrateExit(url, options)
+      expect(Exit.isFailure(exit)).toBe(true)
+      if (Exit.isFailure(exit)) {
+        expect(exit.cause).toMatchObject({ _tag: "Fail", error: { _tag: "MigrationFailed", migration: failing } })
+      }
+      expect(await snapshot()).toEqual(before)
+    }
+
+    it("when the database refuses a write inside 0002's backfill", async () => {
+      const url = await alembicDatabase()
+      await withClient(url, async (client) => {
+        await fillMessyData(client)
+        // A guard of the operator's: it lets the first steps of 0002 through and stops the name-key backfill.
+        await client.query(`
+          CREATE FUNCTION refuse_output_keys() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN RAISE EXCEPTION 'refusing %', NEW.name_key; END $$;
+          CREATE TRIGGER refuse_output_keys BEFORE UPDATE OF name_key ON files
+          FOR EACH ROW WHEN (NEW.name_key LIKE 'output:%') EXECUTE FUNCTION refuse_output_keys();`)
+      })
+      await expectUnchangedAfter(url, {}, "0002_simplify_files")
+    })
+
+    it("when the last step fails after everything else was done", async () => {
+      const url = await legacyDatabase()
+      await withClient(url, fillMessyData)
+      const failingLast = {
+        ...history,
+        "0003_document_changes": Effect.zipRight(history["0003_document_changes"]!, Effect.fail(new Error("injected")))
+      }
+      await expectUnchangedAfter(url, { migrations: failingLast }, "0003_document_changes")
+    })
+  })
+
+  it("refuse a database with an unrelated files table, and leave it untouched", async () => {
+    const url = await createDatabase()
+    await withClient(url, (client) =>
+      client.query(`
+        CREATE TABLE files (id serial PRIMARY KEY, path text NOT NULL, size bigint);
+        INSERT INTO files (path, size) VALUES ('/etc/hosts', 120), ('/tmp/x', 0);`))
+    const before = await withClient(url, async (c) => ({ schema: await schemaSnapshot(c), data: await dataSnapshot(c) }))
+    const result = await migrateProcess(url)
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/Migration failed at 0001_legacy_baseline: The database already has files, but not the legacy schema/)
+    expect(result.stderr).toMatch(/files\.workspace_id is missing/)
+    expect(result.stderr.trim().split("\n")).toHaveLength(1)
+    expect(result.stderr).not.toMatch(/at .*\.ts:\d+/)
+    const after = await withClient(url, async (c) => ({ schema: await schemaSnapshot(c), data: await dataSnapshot(c) }))
+    expect(after).toEqual(before)
+  })
+
+  it("report status: applied and pending steps", async () => {
+    const url = await createDatabase()
+    const before = await migrateProcess(url, "status")
+    expect(before.code).toBe(0)
+    expect(before.stdout).toMatch(/pending +0001_legacy_baseline/)
+    expect(before.stdout).toMatch(/0 applied, 3 pending/)
+    await migrate(url)
+    const after = await migrateProcess(url, "status")
+    expect(after.stdout).toMatch(/applied +0003_document_changes/)
+    expect(after.stdout).toMatch(/3 applied, 0 pending/)
+    const again = await migrateProcess(url)
+    expect(again).toMatchObject({ code: 0 })
+    expect(again.stdout).toMatch(/Nothing pending: the database is at 0003_document_changes/)
+  })
+})
