@@ -140,10 +140,19 @@ const expectTargetSchema = async (url: string) => {
       "files.files_source_file_id_fkey",
       "files.files_workspace_id_kind_name_key_key"
     ])
-    expect(schema.indexes.map((i: any) => i.indexname)).toEqual(expect.arrayContaining([
+    expect(schema.indexes.map((i: any) => i.indexname)).toEqual([
       "document_changes_feed_order",
-      "document_changes_workspace_feed_order"
-    ]))
+      "document_changes_pkey",
+      "document_changes_workspace_feed_order",
+      "document_feed_pkey",
+      "effect_sql_migrations_pkey",
+      "file_versions_file_id_version_no_key",
+      "file_versions_pkey",
+      "files_pkey",
+      "files_source_file_id",
+      "files_workspace_id_kind_name_key_key",
+      "files_workspace_listing"
+    ])
     expect(schema.triggers.map((t: any) => `${t.table}.${t.tgname}`)).toEqual([
       "file_versions.file_versions_changes_insert",
       "file_versions.file_versions_generated_content_type_insert",
@@ -332,7 +341,7 @@ describe("migrations", () => {
                 (SELECT count(*)::int FROM document_changes) AS changes,
                 (SELECT count(DISTINCT document_id)::int FROM document_changes) AS documents`
       )
-      expect(rows[0]).toEqual({ steps: 3, files: rows[0].files, changes: rows[0].files, documents: rows[0].files })
+      expect(rows[0]).toEqual({ steps: 4, files: rows[0].files, changes: rows[0].files, documents: rows[0].files })
     })
   })
 
@@ -368,9 +377,9 @@ describe("migrations", () => {
       await withClient(url, fillMessyData)
       const failingLast = {
         ...history,
-        "0003_document_changes": Effect.zipRight(history["0003_document_changes"]!, Effect.fail(new Error("injected")))
+        "0004_document_indexes": Effect.zipRight(history["0004_document_indexes"]!, Effect.fail(new Error("injected")))
       }
-      await expectUnchangedAfter(url, { migrations: failingLast }, "0003_document_changes")
+      await expectUnchangedAfter(url, { migrations: failingLast }, "0004_document_indexes")
     })
   })
 
@@ -396,13 +405,13 @@ describe("migrations", () => {
     const before = await migrateProcess(url, "status")
     expect(before.code).toBe(0)
     expect(before.stdout).toMatch(/pending +0001_legacy_baseline/)
-    expect(before.stdout).toMatch(/0 applied, 3 pending/)
+    expect(before.stdout).toMatch(/0 applied, 4 pending/)
     await migrate(url)
     const after = await migrateProcess(url, "status")
-    expect(after.stdout).toMatch(/applied +0003_document_changes/)
-    expect(after.stdout).toMatch(/3 applied, 0 pending/)
+    expect(after.stdout).toMatch(/applied +0004_document_indexes/)
+    expect(after.stdout).toMatch(/4 applied, 0 pending/)
     const again = await migrateProcess(url)
     expect(again).toMatchObject({ code: 0 })
-    expect(again.stdout).toMatch(/Nothing pending: the database is at 0003_document_changes/)
+    expect(again.stdout).toMatch(/Nothing pending: the database is at 0004_document_indexes/)
   })
 })

@@ -11,8 +11,8 @@ describe("examples", () => {
     const { stdout } = await run(process.execPath, ["--import", "tsx", "examples/migrate-programmatically.ts"], {
       env: { ...process.env, DATABASE_URL: url }
     })
-    expect(stdout).toMatch(/applied 0003_document_changes in \d+ ms/)
-    expect(stdout).toMatch(/3 applied now; 3 applied in total, 0 pending/)
+    expect(stdout).toMatch(/applied 0004_document_indexes in \d+ ms/)
+    expect(stdout).toMatch(/4 applied now; 4 applied in total, 0 pending/)
     expect(stdout).toMatch(/tables: document_changes, document_feed, effect_sql_migrations, file_versions, files/)
   })
 })

@@ -1,0 +1,482 @@
+/**
+ * The documents service: documents and their versions, every operation
+ * scoped by workspace. It owns the tables `files` and `file_versions`.
+ *
+ * Every input is validated with `Schema` before anything touches the
+ * database; a failure is an `InvalidInput` naming the field. Another
+ * workspace's document fails exactly as a missing one.
+ *
+ * @since 0.1.0
+ */
+import { randomUUID } from "node:crypto"
+import { SqlClient } from "@effect/sql"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as ContentType from "./ContentType.js"
+import { Document, Kind } from "./Document.js"
+import { Conflict, DatabaseError, DocumentNotFound, InvalidInput, VersionNotFound } from "./Errors.js"
+import { DocumentId, ExportJobId, RunId, VersionId, WorkspaceId } from "./Ids.js"
+import * as PageToken from "./internal/pageToken.js"
+import { decodeInput } from "./internal/validation.js"
+import * as NameKey from "./NameKey.js"
+import { Version } from "./Version.js"
+
+// ---------------------------------------------------------------------------
+// Inputs
+// ---------------------------------------------------------------------------
+
+/**
+ * A display name for a new document: trimmed, 1 to 255 characters, no control
+ * characters, no `/` or `\`.
+ *
+ * @since 0.1.0
+ */
+export const Name = Schema.String.pipe(
+  Schema.filter((name) =>
+    Either.match(NameKey.validateName(name), { onLeft: NameKey.describeViolation, onRight: () => true })
+  ),
+  Schema.compose(Schema.Trim)
+)
+
+const ContentTypeValue = Schema.String.pipe(
+  Schema.maxLength(255),
+  Schema.pattern(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*;[\x20-\x7e]*)?$/, {
+    message: () => "must be a media type such as text/csv"
+  })
+)
+
+/**
+ * Where one version's bytes live.
+ *
+ * @since 0.1.0
+ */
+export const VersionInput = Schema.Struct({
+  /** Client-generated: repeating a write with the same id returns the version already written. */
+  id: Schema.optional(VersionId),
+  storageKey: Schema.String.pipe(
+    Schema.filter((key) => key.trim().length > 0 || "must not be empty"),
+    Schema.maxLength(1024)
+  ),
+  storageVersionId: Schema.optionalWith(
+    Schema.NullOr(Schema.String.pipe(
+      Schema.filter((id) => id.trim().length > 0 || "must be null or a non-blank version id"),
+      Schema.maxLength(1024)
+    )),
+    { default: () => null }
+  ),
+  contentType: Schema.optionalWith(Schema.NullOr(ContentTypeValue), { default: () => null }),
+  byteSize: Schema.Union(Schema.NonNegativeBigIntFromSelf, Schema.NonNegativeInt),
+  sha256: Schema.optionalWith(
+    Schema.NullOr(Schema.Lowercase.pipe(
+      Schema.compose(Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/, {
+        message: () => "must be 64 hexadecimal characters"
+      })))
+    )),
+    { default: () => null }
+  )
+})
+
+/**
+ * @since 0.1.0
+ */
+export type VersionInput = typeof VersionInput.Encoded
+
+const common = { workspaceId: WorkspaceId, name: Name, version: VersionInput }
+
+/**
+ * What to write, by kind. The kind decides the document's key: an input by
+ * its name, an output by its source document (else its run, else itself), a
+ * log by its run, an export by its export job. Writing to a key that exists
+ * adds the next version to that document.
+ *
+ * @since 0.1.0
+ */
+export const PutRequest = Schema.Union(
+  Schema.Struct({ kind: Schema.Literal("input"), ...common }),
+  Schema.Struct({
+    kind: Schema.Literal("output"),
+    ...common,
+    sourceDocumentId: Schema.optionalWith(Schema.NullOr(DocumentId), { default: () => null }),
+    runId: Schema.optionalWith(Schema.NullOr(RunId), { default: () => null })
+  }),
+  Schema.Struct({ kind: Schema.Literal("log"), ...common, runId: RunId }),
+  Schema.Struct({ kind: Schema.Literal("export"), ...common, exportJobId: ExportJobId })
+)
+
+/**
+ * @since 0.1.0
+ */
+export type PutRequest = typeof PutRequest.Encoded
+
+/**
+ * Finding a document by what its key is made of (see `PutRequest`).
+ *
+ * @since 0.1.0
+ */
+export const FindRequest = Schema.Union(
+  Schema.Struct({ kind: Schema.Literal("input"), workspaceId: WorkspaceId, name: Schema.String }),
+  Schema.Struct({ kind: Schema.Literal("output"), workspaceId: WorkspaceId, sourceDocumentId: DocumentId }),
+  Schema.Struct({ kind: Schema.Literal("output"), workspaceId: WorkspaceId, runId: RunId }),
+  Schema.Struct({ kind: Schema.Literal("log"), workspaceId: WorkspaceId, runId: RunId }),
+  Schema.Struct({ kind: Schema.Literal("export"), workspaceId: WorkspaceId, exportJobId: ExportJobId })
+)
+
+/**
+ * @since 0.1.0
+ */
+export type FindRequest = typeof FindRequest.Encoded
+
+const DocumentRef = Schema.Struct({ workspaceId: WorkspaceId, documentId: DocumentId })
+
+/**
+ * @since 0.1.0
+ */
+export type DocumentRef = typeof DocumentRef.Encoded
+
+const VersionRef = Schema.Struct({
+  workspaceId: WorkspaceId,
+  documentId: DocumentId,
+  versionNo: Schema.Int.pipe(Schema.positive())
+})
+
+/**
+ * @since 0.1.0
+ */
+export type VersionRef = typeof VersionRef.Encoded
+
+/**
+ * A page of a workspace's documents, newest (default) or oldest first.
+ *
+ * @since 0.1.0
+ */
+export const ListRequest = Schema.Struct({
+  workspaceId: WorkspaceId,
+  kind: Schema.optional(Kind),
+  order: Schema.optionalWith(Schema.Literal("newest", "oldest"), { default: () => "newest" as const }),
+  limit: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1000)), { default: () => 100 }),
+  pageToken: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ */
+export type ListRequest = typeof ListRequest.Encoded
+
+// ---------------------------------------------------------------------------
+// Results
+// ---------------------------------------------------------------------------
+
+/**
+ * @since 0.1.0
+ */
+export interface Written {
+  readonly document: Document
+  readonly version: Version
+  /** `true` when the version id had been written before: nothing new was written. */
+  readonly replayed: boolean
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface Page {
+  readonly documents: ReadonlyArray<Document>
+  /** Continues this listing; `null` on the last page. */
+  readonly nextPageToken: string | null
+}
+
+// ---------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------
+
+/**
+ * @since 0.1.0
+ */
+export class Documents extends Context.Tag("effect-docstore/Documents")<Documents, {
+  /** Writes the first or next version of the document the request's kind and key name. */
+  readonly put: (request: PutRequest) => Effect.Effect<
+    Written,
+    InvalidInput | DocumentNotFound | Conflict | DatabaseError
+  >
+  readonly get: (ref: DocumentRef) => Effect.Effect<Document, InvalidInput | DocumentNotFound | DatabaseError>
+  readonly find: (request: FindRequest) => Effect.Effect<Document, InvalidInput | DocumentNotFound | DatabaseError>
+  readonly list: (request: ListRequest) => Effect.Effect<Page, InvalidInput | DatabaseError>
+  /** Deletes the document and its versions; its changes stay in the log. */
+  readonly delete: (ref: DocumentRef) => Effect.Effect<void, InvalidInput | DocumentNotFound | DatabaseError>
+  /** Every version, oldest first. */
+  readonly versions: (
+    ref: DocumentRef
+  ) => Effect.Effect<ReadonlyArray<Version>, InvalidInput | DocumentNotFound | DatabaseError>
+  readonly version: (
+    ref: VersionRef
+  ) => Effect.Effect<Version, InvalidInput | DocumentNotFound | VersionNotFound | DatabaseError>
+  readonly latestVersion: (
+    ref: DocumentRef
+  ) => Effect.Effect<Version, InvalidInput | DocumentNotFound | VersionNotFound | DatabaseError>
+}>() {}
+
+type Put = typeof PutRequest.Type
+
+const keySource = (request: Put, documentId: string): NameKey.KeySource => {
+  switch (request.kind) {
+    case "input":
+      return { kind: "input", name: request.name }
+    case "output":
+      return { kind: "output", sourceFileId: request.sourceDocumentId, runId: request.runId, id: documentId }
+    case "log":
+      return { kind: "log", runId: request.runId }
+    case "export":
+      return { kind: "export", exportJobId: request.exportJobId }
+  }
+}
+
+const findKey = (request: typeof FindRequest.Type): string => {
+  switch (request.kind) {
+    case "input":
+      return NameKey.nameKey({ kind: "input", name: request.name })
+    case "output":
+      return "sourceDocumentId" in request
+        ? NameKey.nameKey({ kind: "output", sourceFileId: request.sourceDocumentId, runId: null, id: "" })
+        : NameKey.nameKey({ kind: "output", sourceFileId: null, runId: request.runId, id: "" })
+    case "log":
+      return NameKey.nameKey({ kind: "log", runId: request.runId })
+    case "export":
+      return NameKey.nameKey({ kind: "export", exportJobId: request.exportJobId })
+  }
+}
+
+// A row that does not decode is a bug of ours: a defect, not an error for callers.
+const decodeDocument = (row: unknown) => Effect.orDie(Schema.decodeUnknown(Document)(row))
+const decodeVersion = (row: unknown) => Effect.orDie(Schema.decodeUnknown(Version)(row))
+
+const pgCode = (error: SqlError): { code?: string; constraint?: string } =>
+  (error.cause ?? {}) as { code?: string; constraint?: string }
+
+const databaseError = (error: SqlError) =>
+  new DatabaseError({
+    message: [error.message, (error.cause as { message?: string } | undefined)?.message].filter(Boolean).join(": ")
+  })
+
+const notFound = (documentId: string) =>
+  new DocumentNotFound({ documentId, message: `no document ${documentId} in this workspace` })
+
+/** What a retried write must repeat exactly. */
+const sameMetadata = (stored: Version, wanted: { readonly [K in keyof Version]?: unknown }): string | undefined => {
+  for (const field of ["storageKey", "storageVersionId", "contentType", "byteSize", "sha256"] as const) {
+    if (stored[field] !== wanted[field]) return field
+  }
+  return undefined
+}
+
+/**
+ * @since 0.1.0
+ */
+export const make = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+
+  const documentRow = (workspaceId: string, documentId: string) =>
+    sql`SELECT * FROM files WHERE id = ${documentId} AND workspace_id = ${workspaceId}`.pipe(
+      Effect.flatMap((rows) => rows.length === 0 ? Effect.fail(notFound(documentId)) : decodeDocument(rows[0]))
+    )
+
+  const replay = (request: Put, versionId: string, contentType: string | null) =>
+    Effect.gen(function*() {
+      const rows = yield* sql`
+        SELECT v.*, f.workspace_id, f.kind, f.name_key
+        FROM file_versions v JOIN files f ON f.id = v.file_id
+        WHERE v.id = ${versionId}`
+      if (rows.length === 0) return Option.none()
+      const stored = yield* decodeVersion(rows[0])
+      const target = rows[0] as { workspaceId: string; kind: string; nameKey: string }
+      const keyless = request.kind === "output" && request.sourceDocumentId === null && request.runId === null
+      const sameTarget = target.workspaceId === request.workspaceId && target.kind === request.kind &&
+        (keyless || target.nameKey === NameKey.nameKey(keySource(request, "")))
+      const different = sameTarget
+        ? sameMetadata(stored, { ...request.version, byteSize: BigInt(request.version.byteSize), contentType })
+        : "document"
+      if (different !== undefined) {
+        return yield* new Conflict({
+          message: `version ${versionId} was already written with a different ${different}; ` +
+            `a retry must repeat the original write exactly`
+        })
+      }
+      const document = yield* documentRow(target.workspaceId, stored.documentId)
+      return Option.some<Written>({ document, version: stored, replayed: true })
+    })
+
+  const write = (request: Put) =>
+    Effect.gen(function*() {
+      const generated = request.kind !== "input"
+      const contentType = request.version.contentType ?? (generated ? ContentType.infer(request.name) : null)
+      const versionId = request.version.id ?? randomUUID()
+      if (request.version.id !== undefined) {
+        const replayed = yield* replay(request, versionId, contentType)
+        if (Option.isSome(replayed)) return replayed.value
+      }
+      const source = request.kind === "output" ? request.sourceDocumentId : null
+      if (source !== null) yield* documentRow(request.workspaceId, source)
+      const newId = randomUUID()
+      const nameKey = NameKey.nameKey(keySource(request, newId))
+      // Creates the document or locks the existing one: concurrent writers to one key queue here,
+      // so version numbers have no gaps and changes commit in version order.
+      const [documentRow_] = yield* sql`
+        INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
+        VALUES (${newId}, ${request.workspaceId}, ${request.kind}, ${request.name}, ${nameKey}, ${source},
+                ${request.kind === "output" || request.kind === "log" ? request.runId : null})
+        ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
+        RETURNING *`
+      const document = yield* decodeDocument(documentRow_)
+      const [versionRow] = yield* sql`
+        INSERT INTO file_versions
+          (id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256)
+        SELECT ${versionId}, ${document.id}, coalesce(max(version_no), 0) + 1, ${request.version.storageKey},
+               ${request.version.storageVersionId}, ${contentType}, ${BigInt(request.version.byteSize)},
+               ${request.version.sha256}
+        FROM file_versions WHERE file_id = ${document.id}
+        RETURNING *`
+      return { document, version: yield* decodeVersion(versionRow), replayed: false } satisfies Written
+    }).pipe(sql.withTransaction)
+
+  const put = (input: PutRequest) =>
+    decodeInput(PutRequest)(input).pipe(
+      Effect.flatMap((request) =>
+        write(request).pipe(
+          // Two retries of one version id raced: the loser finds the winner's version on its second try.
+          Effect.catchIf(
+            (error) => error instanceof SqlError && pgCode(error).constraint === "file_versions_pkey",
+            () => write(request)
+          )
+        )
+      )
+    )
+
+  const get = (ref: DocumentRef) =>
+    decodeInput(DocumentRef)(ref).pipe(
+      Effect.flatMap(({ documentId, workspaceId }) => documentRow(workspaceId, documentId))
+    )
+
+  const find = (input: FindRequest) =>
+    decodeInput(FindRequest)(input).pipe(
+      Effect.flatMap((request) =>
+        sql`
+          SELECT * FROM files
+          WHERE workspace_id = ${request.workspaceId} AND kind = ${request.kind} AND name_key = ${findKey(request)}`
+      ),
+      Effect.flatMap((rows) =>
+        rows.length === 0
+          ? Effect.fail(new DocumentNotFound({ documentId: "", message: "no document with this key in this workspace" }))
+          : decodeDocument(rows[0])
+      )
+    )
+
+  const list = (input: ListRequest) =>
+    Effect.gen(function*() {
+      const request = yield* decodeInput(ListRequest)(input)
+      const listing = { order: request.order, kind: request.kind ?? null }
+      const after = request.pageToken === undefined ? undefined : yield* PageToken.decode(request.pageToken, listing).pipe(
+        Either.mapLeft((message) => new InvalidInput({ field: "pageToken", message }))
+      )
+      const newest = request.order === "newest"
+      const rows = yield* sql<{ position: string }>`
+        SELECT *, created_at::text AS position FROM files
+        WHERE workspace_id = ${request.workspaceId}
+          ${request.kind ? sql`AND kind = ${request.kind}` : sql``}
+          ${
+        after === undefined
+          ? sql``
+          : newest
+          ? sql`AND (created_at, id) < (${after.createdAt}::timestamptz, ${after.id}::uuid)`
+          : sql`AND (created_at, id) > (${after.createdAt}::timestamptz, ${after.id}::uuid)`
+      }
+        ORDER BY created_at ${sql.literal(newest ? "DESC" : "ASC")}, id ${sql.literal(newest ? "DESC" : "ASC")}
+        LIMIT ${request.limit + 1}`
+      const page = rows.slice(0, request.limit)
+      const last = page.at(-1)
+      const documents = yield* Effect.forEach(page, (row) => decodeDocument(row))
+      return {
+        documents,
+        nextPageToken: rows.length > request.limit && last
+          ? PageToken.encode(listing, { createdAt: last.position, id: (last as unknown as { id: string }).id })
+          : null
+      } satisfies Page
+    })
+
+  const delete_ = (ref: DocumentRef) =>
+    decodeInput(DocumentRef)(ref).pipe(
+      Effect.flatMap(({ documentId, workspaceId }) =>
+        sql`DELETE FROM files WHERE id = ${documentId} AND workspace_id = ${workspaceId} RETURNING id`.pipe(
+          Effect.flatMap((rows) => rows.length === 0 ? Effect.fail(notFound(documentId)) : Effect.void)
+        )
+      )
+    )
+
+  const versionsOf = (workspaceId: string, documentId: string, only?: { readonly versionNo?: number; readonly latest?: boolean }) =>
+    sql`
+      SELECT v.* FROM file_versions v JOIN files f ON f.id = v.file_id
+      WHERE f.id = ${documentId} AND f.workspace_id = ${workspaceId}
+        ${only?.versionNo === undefined ? sql`` : sql`AND v.version_no = ${only.versionNo}`}
+      ORDER BY v.version_no ${sql.literal(only?.latest ? "DESC LIMIT 1" : "ASC")}`.pipe(
+      Effect.flatMap((rows) => Effect.forEach(rows, (row) => decodeVersion(row))),
+      // No rows: either no such document here, or no such version of it.
+      Effect.tap((versions) => versions.length === 0 ? documentRow(workspaceId, documentId) : Effect.void)
+    )
+
+  const versions = (ref: DocumentRef) =>
+    decodeInput(DocumentRef)(ref).pipe(
+      Effect.flatMap(({ documentId, workspaceId }) => versionsOf(workspaceId, documentId))
+    )
+
+  const oneVersion = (workspaceId: string, documentId: string, versionNo: number | undefined) =>
+    versionsOf(workspaceId, documentId, versionNo === undefined ? { latest: true } : { versionNo }).pipe(
+      Effect.flatMap(([version]) =>
+        version
+          ? Effect.succeed(version)
+          : Effect.fail(
+            new VersionNotFound({
+              documentId,
+              versionNo: versionNo ?? 0,
+              message: versionNo === undefined
+                ? `document ${documentId} has no versions`
+                : `document ${documentId} has no version ${versionNo}`
+            })
+          )
+      )
+    )
+
+  const version = (ref: VersionRef) =>
+    decodeInput(VersionRef)(ref).pipe(
+      Effect.flatMap(({ documentId, versionNo, workspaceId }) => oneVersion(workspaceId, documentId, versionNo))
+    )
+
+  const latestVersion = (ref: DocumentRef) =>
+    decodeInput(DocumentRef)(ref).pipe(
+      Effect.flatMap(({ documentId, workspaceId }) => oneVersion(workspaceId, documentId, undefined))
+    )
+
+  // Database failures reach callers as typed errors, never as defects.
+  const boundary = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, Exclude<E, SqlError> | DatabaseError> =>
+    Effect.mapError(effect, (error) => error instanceof SqlError ? databaseError(error) : error as Exclude<E, SqlError>)
+
+  return Documents.of({
+    put: (request) => boundary(put(request)),
+    get: (ref) => boundary(get(ref)),
+    find: (request) => boundary(find(request)),
+    list: (request) => boundary(list(request)),
+    delete: (ref) => boundary(delete_(ref)),
+    versions: (ref) => boundary(versions(ref)),
+    version: (ref) => boundary(version(ref)),
+    latestVersion: (ref) => boundary(latestVersion(ref))
+  })
+})
+
+/**
+ * Needs a `SqlClient` (see `Database.layer` / `Database.layerConfig`).
+ *
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<Documents, never, SqlClient.SqlClient> = Layer.effect(Documents, make)

@@ -1,0 +1,56 @@
+/**
+ * The errors callers handle. Another workspace's document fails exactly as a
+ * missing one does.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+/**
+ * An input failed validation; `field` is its path (`version.sha256`), nothing was written.
+ *
+ * @since 0.1.0
+ */
+export class InvalidInput extends Schema.TaggedError<InvalidInput>()("InvalidInput", {
+  field: Schema.String,
+  message: Schema.String
+}) {}
+
+/**
+ * No such document in this workspace.
+ *
+ * @since 0.1.0
+ */
+export class DocumentNotFound extends Schema.TaggedError<DocumentNotFound>()("DocumentNotFound", {
+  documentId: Schema.String,
+  message: Schema.String
+}) {}
+
+/**
+ * No such version of the document.
+ *
+ * @since 0.1.0
+ */
+export class VersionNotFound extends Schema.TaggedError<VersionNotFound>()("VersionNotFound", {
+  documentId: Schema.String,
+  versionNo: Schema.Number,
+  message: Schema.String
+}) {}
+
+/**
+ * The write contradicts what is stored: a retried version id with different metadata.
+ *
+ * @since 0.1.0
+ */
+export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", {
+  message: Schema.String
+}) {}
+
+/**
+ * The database failed (unreachable, timed out, refused); `message` says how. Never a defect.
+ *
+ * @since 0.1.0
+ */
+export class DatabaseError extends Schema.TaggedError<DatabaseError>()("DatabaseError", {
+  message: Schema.String
+}) {}

@@ -1,0 +1,17 @@
+import * as Effect from "effect/Effect"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { InvalidInput } from "../Errors.js"
+
+/** Decodes a public input, naming the first offending field in the typed error. */
+export const decodeInput = <A, I>(schema: Schema.Schema<A, I>) => {
+  const decode = Schema.decodeUnknown(schema, { errors: "first", onExcessProperty: "ignore" })
+  return (input: unknown): Effect.Effect<A, InvalidInput> =>
+    Effect.mapError(decode(input), (error) => {
+      const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+      return new InvalidInput({
+        field: issue && issue.path.length > 0 ? issue.path.join(".") : "input",
+        message: issue?.message ?? error.message
+      })
+    })
+}
