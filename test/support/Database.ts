@@ -12,6 +12,8 @@ import * as Redacted from "effect/Redacted"
 import pg from "pg"
 import { inject } from "vitest"
 import * as Database from "../../src/Database.js"
+import * as Migrations from "../../src/Migrations.js"
+import type { MigrationFailed } from "../../src/Migrations.js"
 
 const withServer = async <A>(body: (client: pg.Client) => Promise<A>): Promise<A> => {
   const client = new pg.Client({ connectionString: inject("databaseUrl") })
@@ -51,3 +53,11 @@ export const layer = (url: string): Layer.Layer<PgClient.PgClient | SqlClient.Sq
 export const layerFresh: Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, SqlError> = Layer.unwrapEffect(
   Effect.promise(() => createDatabase()).pipe(Effect.map(layer))
 )
+
+/** The library's client layer on a fresh database with every migration applied. */
+export const layerMigrated: Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, SqlError | MigrationFailed> = Layer
+  .unwrapEffect(
+    Effect.promise(() => createDatabase()).pipe(
+      Effect.map((url) => Layer.tap(layer(url), (context) => Effect.provide(Migrations.run(), context)))
+    )
+  )
