@@ -17,7 +17,7 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as String from "effect/String"
 import pg from "pg"
@@ -92,7 +92,11 @@ export const resolveUrl: Effect.Effect<
   Source,
   DatabaseUrlMissing | EmbeddedPostgres.EmbeddedPostgresError | ConfigError.ConfigError
 > = Effect.gen(function*() {
-  const configured = yield* Config.option(Config.redacted("DATABASE_URL"))
+  // An empty DATABASE_URL (DATABASE_URL= in a shell or .env file) counts as unset.
+  const configured = Option.filter(
+    yield* Config.option(Config.redacted("DATABASE_URL")),
+    (url) => Redacted.value(url).trim() !== ""
+  )
   if (Option.isSome(configured)) return { _tag: "Configured", url: configured.value } as const
   const environment = yield* Config.string("NODE_ENV").pipe(Config.withDefault("development"))
   if (environment === "production") {

@@ -16,3 +16,17 @@ describe("examples", () => {
     expect(stdout).toMatch(/tables: document_changes, document_feed, effect_sql_migrations, file_versions, files/)
   })
 })
+
+describe("examples/documents", () => {
+  it("composes the database and documents layers and prints what it stored", async () => {
+    const url = await createDatabase("example")
+    const { stdout } = await run(process.execPath, ["--import", "tsx", "examples/documents.ts"], {
+      env: { ...process.env, DATABASE_URL: url }
+    })
+    expect(stdout).toMatch(/uploaded "Quarterly Report.pdf" twice: document reused, now at version 2/)
+    expect(stdout).toMatch(/output output:[0-9a-f-]{36} is text\/csv/)
+    expect(stdout).toMatch(/log log:[0-9a-f-]{36} is text\/plain; charset=utf-8/)
+    expect(stdout).toMatch(/input +Quarterly Report.pdf +v2 +51007 bytes/)
+    expect(stdout).toMatch(/output +summary.csv +v1 +1204 bytes/)
+  })
+})
