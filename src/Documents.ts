@@ -21,8 +21,10 @@ import * as ContentType from "./ContentType.js"
 import { Document, Kind } from "./Document.js"
 import { Conflict, DatabaseError, DocumentNotFound, InvalidInput, VersionNotFound } from "./Errors.js"
 import { DocumentId, ExportJobId, RunId, VersionId, WorkspaceId } from "./Ids.js"
+import * as Cursor from "./internal/cursor.js"
 import * as PageToken from "./internal/pageToken.js"
 import { decodeInput } from "./internal/validation.js"
+import * as Wakeup from "./internal/wakeup.js"
 import * as NameKey from "./NameKey.js"
 import { Version } from "./Version.js"
 
@@ -188,6 +190,12 @@ export interface Page {
   readonly documents: ReadonlyArray<Document>
   /** Continues this listing; `null` on the last page. */
   readonly nextPageToken: string | null
+  /**
+   * List then watch: streaming the change feed from this cursor misses nothing
+   * that changed after this page was read (a change it already shows may come
+   * again). When paging, keep the first page's cursor.
+   */
+  readonly cursor: string
 }
 
 // ---------------------------------------------------------------------------
@@ -278,6 +286,8 @@ const sameMetadata = (stored: Version, wanted: { readonly [K in keyof Version]?:
  */
 export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
+  // After each commit, a hint for change-feed tails in this and other processes.
+  const wakeup = yield* Wakeup.makeNotifier
 
   const documentRow = (workspaceId: string, documentId: string) =>
     sql`SELECT * FROM files WHERE id = ${documentId} AND workspace_id = ${workspaceId}`.pipe(
@@ -340,7 +350,7 @@ export const make = Effect.gen(function*() {
         FROM file_versions WHERE file_id = ${document.id}
         RETURNING *`
       return { document, version: yield* decodeVersion(versionRow), replayed: false } satisfies Written
-    }).pipe(sql.withTransaction)
+    }).pipe(sql.withTransaction, Effect.tap((written) => written.replayed ? Effect.void : wakeup.notify))
 
   const put = (input: PutRequest) =>
     decodeInput(PutRequest)(input).pipe(
@@ -382,27 +392,37 @@ export const make = Effect.gen(function*() {
         Either.mapLeft((message) => new InvalidInput({ field: "pageToken", message }))
       )
       const newest = request.order === "newest"
-      const rows = yield* sql<{ position: string }>`
-        SELECT *, created_at::text AS position FROM files
-        WHERE workspace_id = ${request.workspaceId}
-          ${request.kind ? sql`AND kind = ${request.kind}` : sql``}
-          ${
+      const direction = sql.literal(newest ? "DESC" : "ASC")
+      // The page and the feed position come from one snapshot: streaming from `cursor`
+      // misses nothing that happened after this page was read.
+      const rows = yield* sql<{ feedEpoch: string; feedXmin: string; position: string; id: string | null }>`
+        WITH feed AS (SELECT epoch, pg_snapshot_xmin(pg_current_snapshot())::text AS xmin FROM document_feed)
+        SELECT feed.epoch AS feed_epoch, feed.xmin AS feed_xmin, page.*
+        FROM feed LEFT JOIN LATERAL (
+          SELECT *, created_at::text AS position FROM files
+          WHERE workspace_id = ${request.workspaceId}
+            ${request.kind ? sql`AND kind = ${request.kind}` : sql``}
+            ${
         after === undefined
           ? sql``
           : newest
           ? sql`AND (created_at, id) < (${after.createdAt}::timestamptz, ${after.id}::uuid)`
           : sql`AND (created_at, id) > (${after.createdAt}::timestamptz, ${after.id}::uuid)`
       }
-        ORDER BY created_at ${sql.literal(newest ? "DESC" : "ASC")}, id ${sql.literal(newest ? "DESC" : "ASC")}
-        LIMIT ${request.limit + 1}`
-      const page = rows.slice(0, request.limit)
+          ORDER BY created_at ${direction}, id ${direction}
+          LIMIT ${request.limit + 1}
+        ) page ON true
+        ORDER BY page.created_at ${direction}, page.id ${direction}`
+      const [feed] = rows
+      const found = rows.filter((row) => row.id !== null)
+      const page = found.slice(0, request.limit)
       const last = page.at(-1)
-      const documents = yield* Effect.forEach(page, (row) => decodeDocument(row))
       return {
-        documents,
-        nextPageToken: rows.length > request.limit && last
-          ? PageToken.encode(listing, { createdAt: last.position, id: (last as unknown as { id: string }).id })
-          : null
+        documents: yield* Effect.forEach(page, decodeDocument),
+        nextPageToken: found.length > request.limit && last
+          ? PageToken.encode(listing, { createdAt: last.position, id: last.id! })
+          : null,
+        cursor: Cursor.encode({ epoch: feed!.feedEpoch, txId: BigInt(feed!.feedXmin), id: 0n })
       } satisfies Page
     })
 
@@ -410,7 +430,7 @@ export const make = Effect.gen(function*() {
     decodeInput(DocumentRef)(ref).pipe(
       Effect.flatMap(({ documentId, workspaceId }) =>
         sql`DELETE FROM files WHERE id = ${documentId} AND workspace_id = ${workspaceId} RETURNING id`.pipe(
-          Effect.flatMap((rows) => rows.length === 0 ? Effect.fail(notFound(documentId)) : Effect.void)
+          Effect.flatMap((rows) => rows.length === 0 ? Effect.fail(notFound(documentId)) : wakeup.notify)
         )
       )
     )
@@ -479,4 +499,4 @@ export const make = Effect.gen(function*() {
  *
  * @since 0.1.0
  */
-export const layer: Layer.Layer<Documents, never, SqlClient.SqlClient> = Layer.effect(Documents, make)
+export const layer: Layer.Layer<Documents, never, SqlClient.SqlClient> = Layer.scoped(Documents, make)

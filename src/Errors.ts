@@ -54,3 +54,25 @@ export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", {
 export class DatabaseError extends Schema.TaggedError<DatabaseError>()("DatabaseError", {
   message: Schema.String
 }) {}
+
+/**
+ * A change-feed cursor that this library did not issue (garbage, truncated, tampered).
+ *
+ * @since 0.1.0
+ */
+export class InvalidCursor extends Schema.TaggedError<InvalidCursor>()("InvalidCursor", {
+  message: Schema.String
+}) {}
+
+/**
+ * A cursor the feed can no longer continue from: it belongs to another feed
+ * epoch (the feed was recreated or the database restored), or the changes
+ * after it were pruned by retention. Refetch: list, take the listing's
+ * cursor, stream from there.
+ *
+ * @since 0.1.0
+ */
+export class CursorExpired extends Schema.TaggedError<CursorExpired>()("CursorExpired", {
+  reason: Schema.Literal("epoch", "retention"),
+  message: Schema.String
+}) {}

@@ -55,7 +55,7 @@ describe("the embedded default", () => {
       expect([a.code, b.code]).toEqual([0, 0])
       for (const result of [a, b]) expect(result.stderr).toMatch(/using the embedded PostgreSQL in \.docstore\//)
       expect([a.stderr, b.stderr].filter((err) => err.includes("started now"))).toHaveLength(1)
-      expect([a.stdout, b.stdout].filter((out) => out.includes("Migrated: 4 step(s)"))).toHaveLength(1)
+      expect([a.stdout, b.stdout].filter((out) => out.includes("Migrated: 5 step(s)"))).toHaveLength(1)
       expect([a.stdout, b.stdout].filter((out) => out.includes("Nothing pending"))).toHaveLength(1)
       const server = JSON.parse(await fs.readFile(path.join(cwd, ".docstore", "server.json"), "utf8"))
       // The password stays in the state file; it is never printed.

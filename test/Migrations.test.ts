@@ -110,6 +110,7 @@ const expectTargetSchema = async (url: string) => {
     const schema = await schemaSnapshot(client)
     expect(schema.tables.map((t) => t.table)).toEqual([
       "document_changes",
+      "document_consumers",
       "document_feed",
       "effect_sql_migrations",
       "file_versions",
@@ -144,6 +145,7 @@ const expectTargetSchema = async (url: string) => {
       "document_changes_feed_order",
       "document_changes_pkey",
       "document_changes_workspace_feed_order",
+      "document_consumers_pkey",
       "document_feed_pkey",
       "effect_sql_migrations_pkey",
       "file_versions_file_id_version_no_key",
@@ -341,7 +343,7 @@ describe("migrations", () => {
                 (SELECT count(*)::int FROM document_changes) AS changes,
                 (SELECT count(DISTINCT document_id)::int FROM document_changes) AS documents`
       )
-      expect(rows[0]).toEqual({ steps: 4, files: rows[0].files, changes: rows[0].files, documents: rows[0].files })
+      expect(rows[0]).toEqual({ steps: 5, files: rows[0].files, changes: rows[0].files, documents: rows[0].files })
     })
   })
 
@@ -377,9 +379,9 @@ describe("migrations", () => {
       await withClient(url, fillMessyData)
       const failingLast = {
         ...history,
-        "0004_document_indexes": Effect.zipRight(history["0004_document_indexes"]!, Effect.fail(new Error("injected")))
+        "0005_document_consumers": Effect.zipRight(history["0005_document_consumers"]!, Effect.fail(new Error("injected")))
       }
-      await expectUnchangedAfter(url, { migrations: failingLast }, "0004_document_indexes")
+      await expectUnchangedAfter(url, { migrations: failingLast }, "0005_document_consumers")
     })
   })
 
@@ -405,13 +407,13 @@ describe("migrations", () => {
     const before = await migrateProcess(url, "status")
     expect(before.code).toBe(0)
     expect(before.stdout).toMatch(/pending +0001_legacy_baseline/)
-    expect(before.stdout).toMatch(/0 applied, 4 pending/)
+    expect(before.stdout).toMatch(/0 applied, 5 pending/)
     await migrate(url)
     const after = await migrateProcess(url, "status")
-    expect(after.stdout).toMatch(/applied +0004_document_indexes/)
-    expect(after.stdout).toMatch(/4 applied, 0 pending/)
+    expect(after.stdout).toMatch(/applied +0005_document_consumers/)
+    expect(after.stdout).toMatch(/5 applied, 0 pending/)
     const again = await migrateProcess(url)
     expect(again).toMatchObject({ code: 0 })
-    expect(again.stdout).toMatch(/Nothing pending: the database is at 0004_document_indexes/)
+    expect(again.stdout).toMatch(/Nothing pending: the database is at 0005_document_consumers/)
   })
 })

@@ -26,7 +26,13 @@ export default async function setup(project: TestProject) {
   // Durability against a crashed server holds without fsync; only an OS crash needs it.
   const server = await Embedded.ensure(directory, {
     database: "postgres",
-    settings: { fsync: "off", full_page_writes: "off", max_connections: "300" }
+    settings: {
+      fsync: "off",
+      full_page_writes: "off",
+      max_connections: "300",
+      // The fan-out test counts the feed queries the server receives.
+      shared_preload_libraries: "pg_stat_statements"
+    }
   })
   project.provide("databaseUrl", server.url)
   return async () => {

@@ -1,0 +1,568 @@
+/**
+ * The change feed: `document_changes` read as a gap-free, resumable Stream.
+ *
+ * Reading order is (tx_id, id), and only below the horizon
+ * `pg_snapshot_xmin(pg_current_snapshot())`: every transaction below it has
+ * finished, so a row whose transaction commits late is never skipped (reading
+ * `id > cursor` would skip it). See docs/change-feed.md.
+ *
+ * @since 0.1.0
+ */
+import { randomUUID } from "node:crypto"
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { SqlError } from "@effect/sql/SqlError"
+import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { Change } from "./Change.js"
+import { Kind } from "./Document.js"
+import { CursorExpired, DatabaseError, InvalidCursor, InvalidInput } from "./Errors.js"
+import { WorkspaceId } from "./Ids.js"
+import * as Cursor from "./internal/cursor.js"
+import { decodeInput } from "./internal/validation.js"
+import * as Wakeup from "./internal/wakeup.js"
+
+// ---------------------------------------------------------------------------
+// Stream elements
+// ---------------------------------------------------------------------------
+
+/**
+ * A transaction that holds the horizon back: changes committed after it
+ * started wait until it ends.
+ *
+ * @since 0.1.0
+ */
+export interface Stall {
+  readonly pid: number
+  readonly applicationName: string
+  readonly ageSeconds: number
+}
+
+/**
+ * What the stream yields. Only `Change` is a change; `CaughtUp` (once, when
+ * the history has been read) and `Heartbeat` (while idle) are signals, and
+ * carry the stall that delays delivery, if any.
+ *
+ * @since 0.1.0
+ */
+export type FeedEvent = Data.TaggedEnum<{
+  Change: { readonly change: Change; readonly cursor: string }
+  CaughtUp: { readonly cursor: string; readonly stall: Stall | null }
+  Heartbeat: { readonly cursor: string; readonly stall: Stall | null }
+}>
+
+/**
+ * @since 0.1.0
+ */
+export const FeedEvent = Data.taggedEnum<FeedEvent>()
+
+// ---------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------
+
+/**
+ * Tuning knobs of the service (docs/change-feed.md, "Tuning").
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** How often the shared live tail polls when no wake-up arrives. Default 100 ms. */
+  readonly pollInterval?: Duration.DurationInput | undefined
+  /** Rows per read, for catch-up and the live tail. Default 1000. */
+  readonly batchSize?: number | undefined
+  /** An idle live stream yields a Heartbeat this often. Default 5 s. */
+  readonly heartbeatInterval?: Duration.DurationInput | undefined
+  /** A transaction open longer than this is reported as a stall. Default 5 s. */
+  readonly stallThreshold?: Duration.DurationInput | undefined
+  /** LISTEN for the wake-ups sent after the library's own commits. Default true. */
+  readonly wakeups?: boolean | undefined
+  /** Batches kept per live subscriber before the oldest are dropped (and re-read). Default 64. */
+  readonly subscriberBuffer?: number | undefined
+}
+
+/**
+ * Where a stream starts: `"beginning"`, `"now"`, or a cursor it resumes after.
+ *
+ * @since 0.1.0
+ */
+export const StreamRequest = Schema.Struct({
+  from: Schema.String,
+  workspaceId: Schema.optional(WorkspaceId),
+  kind: Schema.optional(Kind)
+})
+
+/**
+ * @since 0.1.0
+ */
+export type StreamRequest = typeof StreamRequest.Encoded
+
+/**
+ * @since 0.1.0
+ */
+export const PruneRequest = Schema.Struct({
+  olderThan: Schema.DurationFromSelf.pipe(
+    Schema.filter((age) => Duration.greaterThanOrEqualTo(age, Duration.zero) || "must not be negative")
+  )
+})
+
+/**
+ * @since 0.1.0
+ */
+export interface Pruned {
+  readonly deleted: number
+  /** The new retention horizon as a cursor position; `null` when nothing was old enough. */
+  readonly horizon: string | null
+}
+
+/**
+ * A named consumer that processes the feed in batches and keeps its checkpoint in the database.
+ *
+ * @since 0.1.0
+ */
+export interface ConsumeRequest<E, R> {
+  readonly name: string
+  readonly handler: (changes: ReadonlyArray<Change>) => Effect.Effect<void, E, R>
+  /** Where a consumer that has no checkpoint yet starts. Default "beginning". */
+  readonly startFrom?: "beginning" | "now" | undefined
+  readonly workspaceId?: string | undefined
+  readonly kind?: Kind | undefined
+  /** Most changes per handler call. Default 100. */
+  readonly maxBatch?: number | undefined
+  /** How long a lease lasts without renewal. Default 10 s. */
+  readonly leaseDuration?: Duration.DurationInput | undefined
+}
+
+/**
+ * The consumer's lease was taken over (it was not renewed in time); this
+ * process stops without advancing the checkpoint.
+ *
+ * @since 0.1.0
+ */
+export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
+  consumer: Schema.String,
+  message: Schema.String
+}) {}
+
+// ---------------------------------------------------------------------------
+// The service
+// ---------------------------------------------------------------------------
+
+/**
+ * @since 0.1.0
+ */
+export class DocumentChanges extends Context.Tag("effect-docstore/DocumentChanges")<DocumentChanges, {
+  /**
+   * Changes after the starting point, in (tx_id, id) order, none twice;
+   * history first, then `CaughtUp`, then live changes as they commit, for as
+   * long as the stream is consumed. Database failures are retried with
+   * backoff, resuming after the last delivered change.
+   */
+  readonly stream: (request: StreamRequest) => Stream.Stream<FeedEvent, InvalidInput | InvalidCursor | CursorExpired>
+  /** The cursor of "now": streaming from it yields what commits from here on. */
+  readonly currentCursor: Effect.Effect<string, DatabaseError>
+  /** Deletes changes older than the given age and records the retention horizon. */
+  readonly prune: (request: { readonly olderThan: Duration.DurationInput }) => Effect.Effect<Pruned, InvalidInput | DatabaseError>
+  /**
+   * Runs a durable consumer until interrupted: at-least-once delivery, the
+   * checkpoint advanced only after the handler succeeded. A failing handler
+   * is retried from the last checkpoint. While another process holds the
+   * consumer's lease, this one waits.
+   */
+  readonly consume: <E, R>(
+    request: ConsumeRequest<E, R>
+  ) => Effect.Effect<never, InvalidInput | InvalidCursor | CursorExpired | LeaseLost | DatabaseError, R>
+}>() {}
+
+// ---------------------------------------------------------------------------
+// Reading
+// ---------------------------------------------------------------------------
+
+interface Filter {
+  readonly workspaceId?: string | undefined
+  readonly kind?: string | undefined
+}
+
+interface Read {
+  readonly epoch: string
+  readonly horizon: Cursor.Position | null
+  readonly changes: ReadonlyArray<Change>
+}
+
+/** A batch of the shared live tail: every change in (from, to] below the horizon. */
+interface TailBatch {
+  readonly epoch: string
+  readonly horizon: Cursor.Position | null
+  readonly from: Cursor.Position
+  readonly to: Cursor.Position
+  readonly changes: ReadonlyArray<Change>
+}
+
+const positionOf = (change: Change): Cursor.Position => ({ txId: change.txId, id: change.id })
+
+const matches = (filter: Filter) => (change: Change) =>
+  (filter.workspaceId === undefined || change.workspaceId === filter.workspaceId) &&
+  (filter.kind === undefined || change.kind === filter.kind)
+
+const decodeChange = (row: unknown) => Effect.orDie(Schema.decodeUnknown(Change)(row))
+
+const retrySchedule = Schedule.exponential(Duration.millis(50), 2).pipe(
+  Schedule.either(Schedule.spaced(Duration.seconds(5))),
+  Schedule.jittered
+)
+
+/** Retries database failures forever, with backoff: a restarted server is waited for. */
+const persistently = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, Exclude<E, SqlError>> =>
+  Effect.retry(effect, retrySchedule.pipe(Schedule.whileInput((error: E) => error instanceof SqlError))) as Effect.Effect<
+    A,
+    Exclude<E, SqlError>
+  >
+
+const databaseError = (error: SqlError) =>
+  new DatabaseError({
+    message: [error.message, (error.cause as { message?: string } | undefined)?.message].filter(Boolean).join(": ")
+  })
+
+/**
+ * @since 0.1.0
+ */
+export const make = (options: Options = {}): Effect.Effect<
+  Context.Tag.Service<DocumentChanges>,
+  never,
+  SqlClient.SqlClient | PgClient.PgClient | Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const pg = yield* PgClient.PgClient
+    const pollInterval = Duration.decode(options.pollInterval ?? Duration.millis(100))
+    const batchSize = options.batchSize ?? 1000
+    const heartbeatInterval = Duration.decode(options.heartbeatInterval ?? Duration.seconds(5))
+    const stallThreshold = Duration.toSeconds(options.stallThreshold ?? Duration.seconds(5))
+
+    const read = (after: Cursor.Position, filter: Filter, limit: number, until?: Cursor.Position) =>
+      Effect.gen(function*() {
+        // One statement, one snapshot: the feed row, the horizon and the changes agree.
+        const rows = yield* sql<{ feedEpoch: string; horizonTxId: string | null; horizonId: bigint | null; id: bigint | null }>`
+          SELECT f.epoch AS feed_epoch, f.horizon_tx_id::text AS horizon_tx_id, f.horizon_id,
+                 c.id, c.tx_id::text AS tx_id, c.workspace_id, c.document_id, c.kind, c.op, c.version_no, c.changed_at
+          FROM document_feed f
+          CROSS JOIN LATERAL (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) h
+          LEFT JOIN LATERAL (
+            SELECT * FROM document_changes c
+            WHERE (c.tx_id, c.id) > (${String(after.txId)}::xid8, ${after.id})
+              AND c.tx_id < h.xmin
+              ${filter.workspaceId === undefined ? sql`` : sql`AND c.workspace_id = ${filter.workspaceId}`}
+              ${filter.kind === undefined ? sql`` : sql`AND c.kind = ${filter.kind}`}
+              ${until === undefined ? sql`` : sql`AND (c.tx_id, c.id) <= (${String(until.txId)}::xid8, ${until.id})`}
+            ORDER BY c.tx_id, c.id
+            LIMIT ${limit}
+          ) c ON true
+          ORDER BY c.tx_id, c.id`
+        const [first] = rows
+        const changes = yield* Effect.forEach(rows.filter((row) => row.id !== null), decodeChange)
+        return {
+          epoch: first!.feedEpoch,
+          horizon: first!.horizonTxId === null ? null : { txId: BigInt(first!.horizonTxId), id: first!.horizonId! },
+          changes
+        } satisfies Read
+      })
+
+    const feedState = sql<{ epoch: string; horizonTxId: string | null; horizonId: bigint | null; xmin: string }>`
+      SELECT epoch, horizon_tx_id::text AS horizon_tx_id, horizon_id,
+             pg_snapshot_xmin(pg_current_snapshot())::text AS xmin
+      FROM document_feed`.pipe(Effect.map(([row]) => row!))
+
+    const stallNow = sql<{ pid: number; applicationName: string; ageSeconds: number }>`
+      SELECT pid, application_name, extract(epoch FROM now() - xact_start)::float8 AS age_seconds
+      FROM pg_stat_activity
+      WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()
+      ORDER BY xact_start LIMIT 1`.pipe(
+      Effect.map(([row]) => row && row.ageSeconds >= stallThreshold ? row as Stall : null),
+      Effect.orElseSucceed(() => null)
+    )
+
+    const expired = (cursor: Cursor.Cursor, state: { readonly epoch: string; readonly horizon: Cursor.Position | null }) => {
+      if (state.epoch !== cursor.epoch) {
+        return Option.some(new CursorExpired({
+          reason: "epoch",
+          message: "the cursor belongs to another feed epoch (the feed was recreated or the database restored); " +
+            "refetch: list the documents, then stream from the listing's cursor"
+        }))
+      }
+      if (state.horizon !== null && Cursor.compare(cursor, state.horizon) < 0) {
+        return Option.some(new CursorExpired({
+          reason: "retention",
+          message: "the changes after this cursor were pruned by retention; " +
+            "refetch: list the documents, then stream from the listing's cursor"
+        }))
+      }
+      return Option.none()
+    }
+
+    // ---- the shared live tail ----------------------------------------------
+    const tail = yield* PubSub.sliding<TailBatch>(options.subscriberBuffer ?? 64)
+    const subscribers = yield* Ref.make(0)
+    const wakeups = yield* Queue.sliding<void>(1)
+    const tailStall = yield* Ref.make<Stall | null>(null)
+
+    if (options.wakeups ?? true) yield* Wakeup.listen(pg.config, () => Queue.unsafeOffer(wakeups, undefined))
+
+    const tailLoop = Effect.gen(function*() {
+      let position: Cursor.Position | null = null
+      let lastStallCheck = 0
+      for (;;) {
+        if ((yield* Ref.get(subscribers)) === 0) {
+          position = null
+          yield* Queue.take(wakeups).pipe(Effect.timeout(pollInterval), Effect.ignore)
+          continue
+        }
+        if (position === null) {
+          const state = yield* persistently(feedState)
+          position = { txId: BigInt(state.xmin), id: 0n }
+        }
+        const from: Cursor.Position = position
+        const result = yield* persistently(read(from, {}, batchSize))
+        if (result.changes.length > 0) {
+          position = positionOf(result.changes[result.changes.length - 1]!)
+          yield* PubSub.publish(tail, { epoch: result.epoch, horizon: result.horizon, from, to: position, changes: result.changes })
+        }
+        if (Date.now() - lastStallCheck >= Duration.toMillis(heartbeatInterval)) {
+          lastStallCheck = Date.now()
+          yield* Ref.set(tailStall, yield* stallNow)
+        }
+        if (result.changes.length < batchSize) {
+          yield* Queue.take(wakeups).pipe(Effect.timeout(pollInterval), Effect.ignore)
+        }
+      }
+    })
+    yield* Effect.forkScoped(tailLoop)
+
+    const subscribe = Effect.acquireRelease(
+      Effect.zipLeft(
+        PubSub.subscribe(tail),
+        Ref.update(subscribers, (n) => n + 1).pipe(Effect.zipRight(Queue.offer(wakeups, undefined)))
+      ),
+      () => Ref.update(subscribers, (n) => n - 1)
+    )
+
+    // ---- one subscriber's stream ----------------------------------------------
+    const resolveStart = (from: string) =>
+      Effect.gen(function*() {
+        if (from === "beginning" || from === "now") {
+          const state = yield* persistently(feedState)
+          const horizon = state.horizonTxId === null ? null : { txId: BigInt(state.horizonTxId), id: state.horizonId! }
+          const position = from === "now" ? { txId: BigInt(state.xmin), id: 0n } : horizon ?? { txId: 0n, id: 0n }
+          return { epoch: state.epoch, ...position } satisfies Cursor.Cursor
+        }
+        return yield* Either.mapLeft(Cursor.decode(from), (why) => new InvalidCursor({ message: `the cursor ${why}` }))
+      })
+
+    const stream = (input: StreamRequest): Stream.Stream<FeedEvent, InvalidInput | InvalidCursor | CursorExpired> =>
+      Stream.unwrapScoped(Effect.gen(function*() {
+        const request = yield* decodeInput(StreamRequest)(input)
+        const filter: Filter = { workspaceId: request.workspaceId, kind: request.kind }
+        const start = yield* resolveStart(request.from)
+        const subscription = yield* subscribe
+        const epoch = start.epoch
+        let position: Cursor.Position = start
+        let live = false
+        let lastSignal = Date.now()
+        const cursor = () => Cursor.encode({ epoch, ...position })
+
+        const deliver = (changes: ReadonlyArray<Change>): Array<FeedEvent> => {
+          const events: Array<FeedEvent> = []
+          for (const change of changes) {
+            const at = positionOf(change)
+            if (Cursor.compare(at, position) <= 0) continue
+            position = at
+            if (matches(filter)(change)) events.push(FeedEvent.Change({ change, cursor: cursor() }))
+          }
+          return events
+        }
+
+        // Reads (position, until] (or to the horizon) in batches; `true` when the last batch was short.
+        const readOwn = (until?: Cursor.Position) =>
+          Effect.gen(function*() {
+            const result = yield* persistently(read(position, filter, batchSize, until))
+            const problem = expired({ epoch, ...position }, result)
+            if (Option.isSome(problem)) return yield* problem.value
+            const events = deliver(result.changes)
+            return { events, exhausted: result.changes.length < batchSize }
+          })
+
+        const catchUp = Effect.gen(function*() {
+          const { events, exhausted } = yield* readOwn()
+          if (!exhausted) return events
+          live = true
+          lastSignal = Date.now()
+          return [...events, FeedEvent.CaughtUp({ cursor: cursor(), stall: yield* stallNow })]
+        })
+
+        const follow = Effect.gen(function*() {
+          const wait = Duration.millis(Math.max(0, Duration.toMillis(heartbeatInterval) - (Date.now() - lastSignal)))
+          const next = yield* Queue.take(subscription).pipe(Effect.timeout(wait), Effect.option)
+          if (Option.isNone(next)) {
+            lastSignal = Date.now()
+            return [FeedEvent.Heartbeat({ cursor: cursor(), stall: yield* Ref.get(tailStall) })]
+          }
+          const batch = next.value
+          const problem = expired({ epoch, ...position }, batch)
+          if (Option.isSome(problem)) return yield* problem.value
+          if (Cursor.compare(batch.to, position) <= 0) return []
+          const events: Array<FeedEvent> = []
+          // A gap between where we are and where the batch starts (we joined late, or
+          // dropped batches while slow): read it ourselves first.
+          while (Cursor.compare(batch.from, position) > 0) {
+            const own = yield* readOwn(batch.from)
+            events.push(...own.events)
+            if (own.exhausted) break
+          }
+          events.push(...deliver(batch.changes))
+          if (events.length > 0) lastSignal = Date.now()
+          return events
+        })
+
+        return Stream.repeatEffectChunk(
+          Effect.suspend(() => live ? follow : catchUp).pipe(Effect.map(Chunk.unsafeFromArray))
+        )
+      }))
+
+    const currentCursor = Effect.mapError(
+      Effect.map(feedState, (state) => Cursor.encode({ epoch: state.epoch, txId: BigInt(state.xmin), id: 0n })),
+      databaseError
+    )
+
+    const prune = (input: { readonly olderThan: Duration.DurationInput }) =>
+      Effect.gen(function*() {
+        const olderThan = yield* Effect.try({
+          try: () => Duration.decode(input.olderThan),
+          catch: () => new InvalidInput({ field: "olderThan", message: "must be a duration such as '7 days'" })
+        })
+        const { olderThan: age } = yield* decodeInput(PruneRequest)({ olderThan })
+        const seconds = Duration.toMillis(age) / 1000
+        // Everything at or below the newest old-enough change goes, so the horizon is exact.
+        const [row] = yield* sql<{ deleted: bigint; epoch: string; horizonTxId: string | null; horizonId: bigint | null }>`
+          WITH cutoff AS (
+            SELECT tx_id, id FROM document_changes
+            WHERE changed_at < now() - make_interval(secs => ${seconds})
+              AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY tx_id DESC, id DESC LIMIT 1
+          ), deleted AS (
+            DELETE FROM document_changes c USING cutoff
+            WHERE (c.tx_id, c.id) <= (cutoff.tx_id, cutoff.id)
+            RETURNING 1
+          ), horizon AS (
+            UPDATE document_feed f SET horizon_tx_id = cutoff.tx_id, horizon_id = cutoff.id, pruned_at = now()
+            FROM cutoff
+            WHERE f.horizon_tx_id IS NULL OR (f.horizon_tx_id, f.horizon_id) < (cutoff.tx_id, cutoff.id)
+            RETURNING f.epoch, f.horizon_tx_id, f.horizon_id
+          )
+          SELECT (SELECT count(*) FROM deleted) AS deleted,
+                 (SELECT epoch FROM horizon) AS epoch,
+                 (SELECT horizon_tx_id::text FROM horizon) AS horizon_tx_id,
+                 (SELECT horizon_id FROM horizon) AS horizon_id`
+        return {
+          deleted: Number(row!.deleted),
+          horizon: row!.horizonTxId === null
+            ? null
+            : Cursor.encode({ epoch: row!.epoch, txId: BigInt(row!.horizonTxId), id: row!.horizonId! })
+        } satisfies Pruned
+      }).pipe(Effect.catchIf((error): error is SqlError => error instanceof SqlError, (error) => Effect.fail(databaseError(error))))
+
+    // ---- durable consumers ------------------------------------------------------
+    const consume = <E, R>(request: ConsumeRequest<E, R>) =>
+      Effect.gen(function*() {
+        if (request.name.trim() === "") {
+          return yield* new InvalidInput({ field: "name", message: "must not be empty" })
+        }
+        const owner = randomUUID()
+        const lease = Duration.decode(request.leaseDuration ?? Duration.seconds(10))
+        const leaseSeconds = Duration.toMillis(lease) / 1000
+        const maxBatch = request.maxBatch ?? 100
+
+        const initial = yield* resolveStart(request.startFrom ?? "beginning").pipe(
+          Effect.map((start) => Cursor.encode(start))
+        )
+        // Takes the lease when it is free or expired; else waits for it.
+        const acquire = sql<{ cursor: string }>`
+          INSERT INTO document_consumers (name, cursor, owner, lease_until)
+          VALUES (${request.name}, ${initial}, ${owner}, now() + make_interval(secs => ${leaseSeconds}))
+          ON CONFLICT (name) DO UPDATE SET owner = EXCLUDED.owner, lease_until = EXCLUDED.lease_until
+          WHERE document_consumers.owner IS NULL OR document_consumers.owner = EXCLUDED.owner
+             OR document_consumers.lease_until < now()
+          RETURNING cursor`.pipe(
+          Effect.flatMap(([row]) =>
+            row ? Effect.succeed(row.cursor) : Effect.fail("held" as const)
+          ),
+          Effect.tapError(() => Effect.logDebug(`consumer ${request.name} is held by another process; waiting`)),
+          Effect.retry({ while: (error) => error === "held", schedule: Schedule.spaced(Duration.divide(lease, 4).pipe(Option.getOrElse(() => lease))) })
+        )
+        const lost = () => new LeaseLost({ consumer: request.name, message: `the lease of consumer ${request.name} was taken over` })
+        const renew = sql`
+          UPDATE document_consumers SET lease_until = now() + make_interval(secs => ${leaseSeconds})
+          WHERE name = ${request.name} AND owner = ${owner} AND lease_until > now()
+          RETURNING 1`.pipe(Effect.flatMap((rows) => rows.length === 1 ? Effect.void : Effect.fail(lost())))
+        const checkpoint = (cursor: string) =>
+          sql`
+            UPDATE document_consumers
+            SET cursor = ${cursor}, updated_at = now(), lease_until = now() + make_interval(secs => ${leaseSeconds})
+            WHERE name = ${request.name} AND owner = ${owner} AND lease_until > now()
+            RETURNING 1`.pipe(Effect.flatMap((rows) => rows.length === 1 ? Effect.void : Effect.fail(lost())))
+        const release = sql`
+          UPDATE document_consumers SET owner = NULL, lease_until = NULL
+          WHERE name = ${request.name} AND owner = ${owner}`.pipe(Effect.ignore)
+
+        const run = Effect.gen(function*() {
+          const from = yield* persistently(acquire)
+          return yield* stream({ from, workspaceId: request.workspaceId, kind: request.kind }).pipe(
+            Stream.filterMap((event) => event._tag === "Change" ? Option.some(event) : Option.none()),
+            Stream.groupedWithin(maxBatch, Duration.millis(50)),
+            Stream.mapEffect((batch) => {
+              const events = Chunk.toReadonlyArray(batch)
+              return request.handler(events.map((event) => event.change)).pipe(
+                Effect.zipRight(persistently(checkpoint(events[events.length - 1]!.cursor)))
+              )
+            }),
+            Stream.runDrain,
+            // The lease is renewed while the stream runs; losing it stops the stream.
+            Effect.raceFirst(
+              persistently(renew).pipe(
+                Effect.repeat(Schedule.spaced(Duration.divide(lease, 3).pipe(Option.getOrElse(() => lease)))),
+                Effect.zipRight(Effect.never)
+              )
+            ),
+            Effect.ensuring(release)
+          )
+        })
+        // A failing handler: start again from the last checkpoint, with backoff.
+        return yield* run.pipe(
+          Effect.retry({
+            schedule: retrySchedule,
+            while: (error) => !(error instanceof InvalidCursor || error instanceof CursorExpired || error instanceof LeaseLost)
+          }),
+          Effect.zipRight(Effect.never)
+        ) as Effect.Effect<never, InvalidCursor | CursorExpired | LeaseLost, R>
+      })
+
+    return { stream, currentCursor, prune, consume } as Context.Tag.Service<DocumentChanges>
+  })
+
+/**
+ * Needs the database client (see `Database.layer`).
+ *
+ * @since 0.1.0
+ */
+export const layer = (options: Options = {}): Layer.Layer<DocumentChanges, never, SqlClient.SqlClient | PgClient.PgClient> =>
+  Layer.scoped(DocumentChanges, make(options))
