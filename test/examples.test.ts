@@ -30,3 +30,15 @@ describe("examples/documents", () => {
     expect(stdout).toMatch(/output +summary.csv +v1 +1204 bytes/)
   })
 })
+
+describe("examples/consumer", () => {
+  it("runs a durable consumer over the documents it wrote and prints its index", async () => {
+    const url = await createDatabase("example")
+    const { stdout } = await run(process.execPath, ["--import", "tsx", "examples/consumer.ts", "2"], {
+      env: { ...process.env, DATABASE_URL: url }
+    })
+    expect(stdout).toMatch(/indexed a batch of \d+ change\(s\)/)
+    expect(stdout).toMatch(/^Contract\.pdf: 2 version\(s\)$/m)
+    expect(stdout).toMatch(/^Invoice 7\.pdf: 1 version\(s\)$/m)
+  })
+})
