@@ -92,7 +92,11 @@ const migrate = async (url: string) => {
 // 1. Catch-up
 // ---------------------------------------------------------------------------
 
-const changeColumns = "id, tx_id::text AS tx_id, workspace_id, document_id, kind, op, version_no, changed_at"
+// Qualified: an unqualified ORDER BY tx_id would sort by the text alias (a seq scan and a sort).
+const changeColumns = "c.id, c.tx_id::text AS tx_id, c.workspace_id, c.document_id, c.kind, c.op, c.version_no, c.changed_at"
+const keysetQuery = `SELECT ${changeColumns} FROM document_changes c
+  WHERE (c.tx_id, c.id) > ($1::xid8, $2) AND c.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+  ORDER BY c.tx_id, c.id LIMIT 1000`
 const chunkRows = 10_000
 
 /** N rows in `document_changes`, 10,000 per transaction, on two connections (so ids and tx_ids interleave). */
@@ -156,9 +160,7 @@ const keysetCatchUp = async (client: pg.Client, limit?: number) => {
   const started = performance.now()
   for (;;) {
     const result = await client.query<{ id: string; tx_id: string }>(
-      `SELECT ${changeColumns} FROM document_changes
-       WHERE (tx_id, id) > ($1::xid8, $2) AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-       ORDER BY tx_id, id LIMIT 1000`,
+      keysetQuery,
       [txId, id]
     )
     rows += result.rows.length
@@ -190,8 +192,8 @@ class CopyOut extends pg.Query {
 const copyCatchUp = async (client: pg.Client) => {
   const started = performance.now()
   const query = new CopyOut(
-    `COPY (SELECT ${changeColumns} FROM document_changes
-           WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx_id, id) TO STDOUT`
+    `COPY (SELECT ${changeColumns} FROM document_changes c
+           WHERE c.tx_id < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY c.tx_id, c.id) TO STDOUT`
   )
   await new Promise<void>((resolve, reject) => {
     query.on("error", reject)
@@ -339,9 +341,7 @@ export const rawListener = async (
         again = false
         for (;;) {
           const result = await reader.query<{ id: string; tx_id: string; document_id: string; op: string }>(
-            `SELECT ${changeColumns} FROM document_changes
-             WHERE (tx_id, id) > ($1::xid8, $2) AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-             ORDER BY tx_id, id LIMIT 1000`,
+            keysetQuery,
             [txId, id]
           )
           const at = now()

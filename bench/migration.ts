@@ -7,7 +7,8 @@
  * For each size: one legacy database is built and used as a TEMPLATE; each run
  * copies it twice (CREATE DATABASE ... TEMPLATE), migrates one copy with the
  * real migration and the other with plain SQL (the order alternates between
- * runs, a CHECKPOINT before each), checks the row counts, and drops both.
+ * runs; each copy is made just before its side runs, after a CHECKPOINT),
+ * checks the row counts, and drops each copy as soon as it is checked.
  * The child's peak RSS is the migration's memory figure.
  */
 import { spawn } from "node:child_process"
@@ -205,11 +206,17 @@ const schemaLines = async (client: pg.Client): Promise<Array<string>> => {
   return rows.rows.map((row) => row.line).sort()
 }
 
-const compareResults = async (migratedUrl: string, plainUrl: string) => {
-  const [migrated, plain] = await Promise.all([
-    withClient(migratedUrl, async (client) => ({ data: await fingerprints(client), schema: await schemaLines(client) })),
-    withClient(plainUrl, async (client) => ({ data: await fingerprints(client), schema: await schemaLines(client) }))
-  ])
+interface EndState {
+  readonly data: Record<string, string>
+  readonly schema: ReadonlyArray<string>
+}
+
+const endState = async (client: pg.Client): Promise<EndState> => ({
+  data: await fingerprints(client),
+  schema: await schemaLines(client)
+})
+
+const compareResults = (migrated: EndState, plain: EndState) => {
   const dataDifferences = Object.keys(migrated.data)
     .filter((table) => migrated.data[table] !== plain.data[table])
     .map((table) => `data of ${table} differs`)
@@ -253,6 +260,10 @@ const phasesOf = (report: ChildReport): Record<string, number> => {
   }
 }
 
+/**
+ * One run: each side gets a fresh copy of the template just before it starts, and its copy is dropped as soon
+ * as it is checked, so that autovacuum cleaning up one side's dead rows never competes with the other side.
+ */
 const runOnce = async (
   serverUrl: string,
   template: string,
@@ -265,25 +276,37 @@ const runOnce = async (
   const plain = uniqueName("bench_plain")
   const migratedUrl = databaseUrl(serverUrl, migrated)
   const plainUrl = databaseUrl(serverUrl, plain)
-  try {
+  const copy = async (name: string) => {
     const at = Date.now()
-    await createDatabase(serverUrl, migrated, template)
-    await createDatabase(serverUrl, plain, template)
-    log(`    copied the template twice (${((Date.now() - at) / 1000).toFixed(1)} s)`)
+    await createDatabase(serverUrl, name, template)
+    log(`    copied the template to ${name} (${((Date.now() - at) / 1000).toFixed(1)} s)`)
+    await checkpoint(serverUrl, log)
+  }
+  try {
     let child: ChildReport | undefined
     let plainReport: PlainSqlReport | undefined
+    let migratedState: EndState | undefined
+    let plainState: EndState | undefined
     const migrate = async () => {
-      await checkpoint(serverUrl, log)
+      await copy(migrated)
       log("    real migration (child process):")
       child = await runChild(migratedUrl, log)
       log(`    real migration: ${(child.elapsedMs / 1000).toFixed(2)} s, peak RSS ${(child.maxRssKb / 1024).toFixed(0)} MB`)
-      await withClient(migratedUrl, (client) => checkCounts(client, data, "the real migration"))
+      await withClient(migratedUrl, async (client) => {
+        await checkCounts(client, data, "the real migration")
+        if (compare) migratedState = await endState(client)
+      })
+      await dropDatabase(serverUrl, migrated)
     }
     const plainSql = async () => {
-      await checkpoint(serverUrl, log)
+      await copy(plain)
       plainReport = await withClient(plainUrl, runPlainSql)
       log(`    plain SQL: ${(plainReport.elapsedMs / 1000).toFixed(2)} s`)
-      await withClient(plainUrl, (client) => checkCounts(client, data, "the plain SQL"))
+      await withClient(plainUrl, async (client) => {
+        await checkCounts(client, data, "the plain SQL")
+        if (compare) plainState = await endState(client)
+      })
+      await dropDatabase(serverUrl, plain)
     }
     const migrationFirst = index % 2 === 0
     if (migrationFirst) {
@@ -293,7 +316,7 @@ const runOnce = async (
       await plainSql()
       await migrate()
     }
-    const sameResult = compare ? await compareResults(migratedUrl, plainUrl) : undefined
+    const sameResult = migratedState && plainState ? compareResults(migratedState, plainState) : undefined
     const report = child!
     const plainDone = plainReport!
     const run: MigrationRun = {
