@@ -136,13 +136,16 @@ const streamCatchUp = async (runtime: StoreRuntime, limit?: number) => {
   let changes = 0
   let caughtUp = false
   const started = performance.now()
+  const events = feed.stream({ from: "beginning" }).pipe(Stream.takeUntil((event) => event._tag === "CaughtUp"))
+  // Counted a chunk at a time, so that the consumer adds as little as possible to what is measured.
   await runtime.runPromise(
-    feed.stream({ from: "beginning" }).pipe(
-      Stream.takeUntil((event) => event._tag === "CaughtUp" || (limit !== undefined && changes + 1 >= limit)),
-      Stream.runForEach((event) =>
+    (limit === undefined ? events : Stream.take(events, limit)).pipe(
+      Stream.runForEachChunk((chunk) =>
         Effect.sync(() => {
-          if (event._tag === "Change") changes++
-          else if (event._tag === "CaughtUp") caughtUp = true
+          for (const event of chunk) {
+            if (event._tag === "Change") changes++
+            else if (event._tag === "CaughtUp") caughtUp = true
+          }
         })
       )
     )

@@ -95,7 +95,7 @@ const renameKinds = Effect.gen(function*() {
     CHECK (kind IN ('input', 'output', 'log', 'export'))`
 })
 
-interface KeyRow {
+interface FileRow {
   readonly id: string
   readonly kind: "input" | "output"
   readonly name: string
@@ -104,19 +104,24 @@ interface KeyRow {
 }
 
 /**
- * Every key is recomputed in TypeScript (NameKey), batch by batch, into a
- * scratch table; one statement then applies the collision policy: per
- * workspace, kind and key the latest (updated_at, id) keeps the key, every
- * other row gets NameKey.disambiguatedKey(key, id).
+ * One pass over `files`, in batches by primary key, computes in TypeScript
+ * what SQL must not: every document's key (NameKey, not the database's
+ * locale) and, for generated documents, the content type its name implies
+ * (ContentType, the `mime` library). Results go to a scratch table; set-based
+ * statements then apply them.
  */
-const recomputeNameKeys = Effect.gen(function*() {
+const computeInTypeScript = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  yield* dropConstraints("files", "u", "name_key")
-  yield* sql`CREATE TEMPORARY TABLE name_key_backfill (id uuid PRIMARY KEY, name_key text NOT NULL) ON COMMIT DROP`
+  yield* sql`
+    CREATE TEMPORARY TABLE files_backfill (
+      id uuid PRIMARY KEY,
+      name_key text NOT NULL,
+      content_type text
+    ) ON COMMIT DROP`
   let after = "00000000-0000-0000-0000-000000000000"
   let done = 0
   for (;;) {
-    const rows = yield* sql<KeyRow>`
+    const rows = yield* sql<FileRow>`
       SELECT id, kind, name, source_file_id, run_id FROM files
       WHERE id > ${after} ORDER BY id LIMIT ${batchSize}`
     if (rows.length === 0) break
@@ -125,20 +130,31 @@ const recomputeNameKeys = Effect.gen(function*() {
         ? NameKey.nameKey({ kind: "input", name: row.name })
         : NameKey.nameKey({ kind: "output", sourceFileId: row.sourceFileId, runId: row.runId, id: row.id })
     )
+    const contentTypes = rows.map((row) => row.kind === "input" ? null : ContentType.infer(row.name))
     yield* sql`
-      INSERT INTO name_key_backfill (id, name_key)
-      SELECT * FROM unnest(${rows.map((row) => row.id)}::uuid[], ${keys}::text[])`
+      INSERT INTO files_backfill (id, name_key, content_type)
+      SELECT * FROM unnest(${rows.map((row) => row.id)}::uuid[], ${keys}::text[], ${contentTypes}::text[])`
     after = rows[rows.length - 1]!.id
     done += rows.length
-    if (done % (batchSize * 10) === 0) yield* Effect.logInfo(`name_key: ${done} documents keyed`)
+    if (done % (batchSize * 10) === 0) yield* Effect.logInfo(`files: ${done} documents keyed`)
   }
+  yield* Effect.logInfo(`files: ${done} documents keyed`)
+})
+
+/**
+ * The collision policy: per workspace, kind and key the latest (updated_at,
+ * id) keeps the key, every other row gets NameKey.disambiguatedKey(key, id).
+ */
+const applyNameKeys = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* dropConstraints("files", "u", "name_key")
   const [result] = yield* sql<{ changed: bigint; disambiguated: bigint }>`
     WITH ranked AS (
       SELECT b.id, b.name_key,
              row_number() OVER (
                PARTITION BY f.workspace_id, f.kind, b.name_key
                ORDER BY f.updated_at DESC, f.id DESC) AS rank
-      FROM name_key_backfill b JOIN files f USING (id)
+      FROM files_backfill b JOIN files f USING (id)
     ), keyed AS (
       SELECT id, rank > 1 AS disambiguated,
              CASE WHEN rank = 1 THEN name_key ELSE name_key || '#' || id::text END AS name_key
@@ -155,36 +171,24 @@ const recomputeNameKeys = Effect.gen(function*() {
     ALTER TABLE files ADD CONSTRAINT files_workspace_id_kind_name_key_key
     UNIQUE (workspace_id, kind, name_key)`
   yield* Effect.logInfo(
-    `name_key: ${done} documents keyed, ${result!.changed} keys changed, ` +
-      `${result!.disambiguated} disambiguated as <key>#<id>`
+    `name_key: ${result!.changed} keys changed, ${result!.disambiguated} disambiguated as <key>#<id>`
   )
 })
 
 /**
- * Generated documents' versions without a content type get the one the
- * document's name implies (ContentType.infer), batch by batch; from then on
- * the database refuses a generated version without one.
+ * Versions of generated documents without a content type get the one the
+ * document's name implies; from then on the database refuses a generated
+ * version without one.
  */
-const backfillContentTypes = Effect.gen(function*() {
+const applyContentTypes = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  let after = "00000000-0000-0000-0000-000000000000"
-  let versions = 0
-  for (;;) {
-    const rows = yield* sql<{ id: string; name: string }>`
-      SELECT f.id, f.name FROM files f
-      WHERE f.kind <> 'input' AND f.id > ${after}
-        AND EXISTS (SELECT 1 FROM file_versions v WHERE v.file_id = f.id AND v.content_type IS NULL)
-      ORDER BY f.id LIMIT ${batchSize}`
-    if (rows.length === 0) break
-    const result = yield* sql`
-      UPDATE file_versions v SET content_type = m.content_type
-      FROM unnest(${rows.map((row) => row.id)}::uuid[], ${rows.map((row) => ContentType.infer(row.name))}::text[])
-        AS m(file_id, content_type)
-      WHERE v.file_id = m.file_id AND v.content_type IS NULL`.raw as Effect.Effect<{ rowCount: number }>
-    versions += result.rowCount
-    after = rows[rows.length - 1]!.id
-  }
-  yield* Effect.logInfo(`content_type: ${versions} versions of generated documents backfilled`)
+  const backfilled = yield* sql`
+    UPDATE file_versions v SET content_type = b.content_type
+    FROM files_backfill b
+    WHERE v.file_id = b.id AND b.content_type IS NOT NULL AND v.content_type IS NULL`.raw as Effect.Effect<
+      { rowCount: number }
+    >
+  yield* Effect.logInfo(`content_type: ${backfilled.rowCount} versions of generated documents backfilled`)
   yield* sql`
     CREATE FUNCTION require_generated_content_type() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -228,8 +232,9 @@ export default Effect.gen(function*() {
   yield* dropRemovedParts
   yield* renameColumns
   yield* renameKinds
-  yield* recomputeNameKeys
-  yield* backfillContentTypes
+  yield* computeInTypeScript
+  yield* applyNameKeys
+  yield* applyContentTypes
   yield* addVersionChecks
   yield* setLegacyTriggers("ENABLE")
   yield* sql`ANALYZE files`

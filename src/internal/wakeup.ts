@@ -26,10 +26,7 @@ export const makeNotifier: Effect.Effect<{ readonly notify: Effect.Effect<void> 
     const sql = yield* SqlClient.SqlClient
     const pending = yield* Queue.sliding<void>(1)
     const dirty = yield* Ref.make(false)
-    const send = Effect.ignore(sql`SELECT pg_notify(${channel}, '1')`).pipe(
-      Effect.timeout(Duration.seconds(2)),
-      Effect.ignore
-    )
+    const send = Effect.ignore(sql`SELECT pg_notify(${channel}, '1')`)
     const flush = Effect.flatMap(Ref.getAndSet(dirty, false), (wanted) => wanted ? send : Effect.void)
     // Once claimed, a hint is sent even while the scope closes.
     yield* Effect.uninterruptibleMask((restore) => Effect.zipRight(restore(Queue.take(pending)), flush)).pipe(
@@ -37,7 +34,7 @@ export const makeNotifier: Effect.Effect<{ readonly notify: Effect.Effect<void> 
       Effect.forkScoped
     )
     // A program that ends right after its last write still sends the hint.
-    yield* Effect.addFinalizer(() => flush)
+    yield* Effect.addFinalizer(() => Effect.ignore(Effect.timeout(flush, Duration.seconds(2))))
     return { notify: Effect.zipRight(Ref.set(dirty, true), Effect.asVoid(Queue.offer(pending, undefined))) }
   })
 
