@@ -183,12 +183,14 @@ const keysetCatchUp = async (client: pg.Client, limit?: number) => {
  * pg-copy-streams implements). Counts rows (lines); the bytes are dropped.
  */
 class CopyOut extends pg.Query {
-  rows = 0
-  bytes = 0
+  // Not `rows`: that is pg.Query's own field (rows per fetch), and a truthy value makes pg send an
+  // extra Sync after CommandComplete, whose ReadyForQuery then ends the connection's next query early.
+  copiedRows = 0
+  copiedBytes = 0
   handleCopyData(message: { chunk: Buffer }) {
     const chunk = message.chunk
-    this.bytes += chunk.length
-    for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) this.rows++
+    this.copiedBytes += chunk.length
+    for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) this.copiedRows++
   }
 }
 
@@ -203,7 +205,7 @@ const copyCatchUp = async (client: pg.Client) => {
     query.on("end", () => resolve())
     void client.query(query)
   })
-  return { rows: query.rows, perSecond: query.rows / ((performance.now() - started) / 1000), bytes: query.bytes }
+  return { rows: query.copiedRows, perSecond: query.copiedRows / ((performance.now() - started) / 1000), bytes: query.copiedBytes }
 }
 
 const copyStreamsInstalled = async () => {
@@ -228,6 +230,8 @@ const runCatchUp = async (serverUrl: string, rows: number, runs: number, log: (l
     await fillChanges(url, rows, log)
     const runtime = storeRuntime(url)
     const client = new pg.Client({ connectionString: url })
+    // A broken connection fails the next query instead of crashing the process.
+    client.on("error", (error) => log(`feed: bare pg client error: ${error.message}`))
     await client.connect()
     try {
       // Warm both paths (connections, plans, caches) on part of the table.
@@ -453,6 +457,8 @@ const putWriter = async (runtime: StoreRuntime, workspaceId: string): Promise<Wr
 const rawWriter = async (url: string, workspaceId: string, notify: boolean) => {
   const client = new pg.Client({ connectionString: url })
   const notifier = new pg.Client({ connectionString: url })
+  client.on("error", () => {})
+  notifier.on("error", () => {})
   await Promise.all([client.connect(), notifier.connect()])
   let inFlight = false
   let dirty = false

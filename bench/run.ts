@@ -9,7 +9,9 @@ import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { feedBenchmark } from "./feed.js"
 import { formatMigrationBench, readingTheRatio, runMigrationBench } from "./migration.js"
+import { runWritesBench } from "./writes.js"
 import { embeddedSettings, serverFacts, withServer } from "./server.js"
 
 export interface BenchContext {
@@ -48,7 +50,33 @@ export const benchmarks: Readonly<Record<string, Benchmark>> = {
       const result = await runMigrationBench({ documents: documents ?? 1_000_000, runs: runs ?? 3, log, url })
       return { markdown: `${formatMigrationBench(result)}\n\n${readingTheRatio}` }
     }
-  }
+  },
+  writes: {
+    title: "Single-document writes: Documents.put against bare pg",
+    description:
+      "One new input document with its first version per transaction, 8 concurrent lanes on pools of 8 " +
+      "connections: `Documents.put` (validation, upsert-and-lock, version insert, decoded rows, wake-up " +
+      "NOTIFY after commit) against bare `pg` sending the same four statements (BEGIN, the upsert, the " +
+      "version insert, COMMIT). Both write to the same migrated database, with the change-feed triggers on. " +
+      "Runs alternate which side goes first; the ratio is service/bare (target >= 0.85).",
+    run: async ({ documents, log, runs, url }) => {
+      const result = await runWritesBench({ serverUrl: url, writes: documents ?? 5_000, runs: runs ?? 3, log })
+      const rows = result.runs.map((run, i) =>
+        `| ${i + 1} | ${run.service.toFixed(0)} | ${run.bare.toFixed(0)} | ${(run.service / run.bare).toFixed(2)} |`
+      )
+      return {
+        markdown: [
+          `${result.writes} writes per side per run, ${result.workers} lanes.`,
+          "",
+          "| run | Documents.put, writes/s | bare pg, writes/s | ratio |",
+          "| ---: | ---: | ---: | ---: |",
+          ...rows,
+          `| **median** | ${result.service.toFixed(0)} | ${result.bare.toFixed(0)} | **${result.ratio.toFixed(2)}** |`
+        ].join("\n")
+      }
+    }
+  },
+  feed: feedBenchmark
 }
 
 const usage = `usage: npm run bench [-- <name>...] [--documents N] [--runs N]
