@@ -138,7 +138,7 @@ const computeInTypeScript = Effect.gen(function*() {
     done += rows.length
     if (done % (batchSize * 10) === 0) yield* Effect.logInfo(`files: ${done} documents keyed`)
   }
-  yield* Effect.logInfo(`files: ${done} documents keyed`)
+  if (done % (batchSize * 10) !== 0) yield* Effect.logInfo(`files: ${done} documents keyed`)
 })
 
 /**
