@@ -116,6 +116,20 @@ export const PutRequest = Schema.Union(
 export type PutRequest = typeof PutRequest.Encoded
 
 /**
+ * The most writes one `putMany` takes; split larger imports into several calls.
+ *
+ * @since 0.1.0
+ */
+export const maxBulkWrites = 100_000
+
+/**
+ * Many writes at once, for imports: one `PutRequest` per version.
+ *
+ * @since 0.1.0
+ */
+export const PutManyRequest = Schema.Array(PutRequest).pipe(Schema.minItems(1), Schema.maxItems(maxBulkWrites))
+
+/**
  * Finding a document by what its key is made of (see `PutRequest`).
  *
  * @since 0.1.0
@@ -184,6 +198,19 @@ export interface Written {
 }
 
 /**
+ * One write of a `putMany`, in request order.
+ *
+ * @since 0.1.0
+ */
+export interface Imported {
+  readonly documentId: DocumentId
+  readonly versionId: VersionId
+  readonly versionNo: number
+  /** `true` when the version id had been written before: nothing new was written. */
+  readonly replayed: boolean
+}
+
+/**
  * @since 0.1.0
  */
 export interface Page {
@@ -209,6 +236,15 @@ export class Documents extends Context.Tag("effect-docstore/Documents")<Document
   /** Writes the first or next version of the document the request's kind and key name. */
   readonly put: (request: PutRequest) => Effect.Effect<
     Written,
+    InvalidInput | DocumentNotFound | Conflict | DatabaseError
+  >
+  /**
+   * Writes many versions (of new or existing documents, in any workspaces) in
+   * one transaction with a few set-based statements: all of them or none.
+   * Writes to one key become consecutive versions in request order.
+   */
+  readonly putMany: (requests: ReadonlyArray<PutRequest>) => Effect.Effect<
+    ReadonlyArray<Imported>,
     InvalidInput | DocumentNotFound | Conflict | DatabaseError
   >
   readonly get: (ref: DocumentRef) => Effect.Effect<Document, InvalidInput | DocumentNotFound | DatabaseError>
@@ -281,6 +317,34 @@ const sameMetadata = (stored: Version, wanted: { readonly [K in keyof Version]?:
   return undefined
 }
 
+interface StoredTarget {
+  readonly workspaceId: string
+  readonly kind: string
+  readonly nameKey: string
+}
+
+/** A version id written before may only be written again by the very same request. */
+const replayConflict = (request: Put, contentType: string | null, stored: Version, target: StoredTarget) => {
+  const keyless = request.kind === "output" && request.sourceDocumentId === null && request.runId === null
+  const sameTarget = target.workspaceId === request.workspaceId && target.kind === request.kind &&
+    (keyless || target.nameKey === NameKey.nameKey(keySource(request, "")))
+  const different = sameTarget
+    ? sameMetadata(stored, { ...request.version, byteSize: BigInt(request.version.byteSize), contentType })
+    : "document"
+  return different === undefined ? Effect.void : Effect.fail(
+    new Conflict({
+      message: `version ${stored.id} was already written with a different ${different}; ` +
+        `a retry must repeat the original write exactly`
+    })
+  )
+}
+
+const sourceOf = (request: Put) => request.kind === "output" ? request.sourceDocumentId : null
+const runOf = (request: Put) => request.kind === "output" || request.kind === "log" ? request.runId : null
+
+const contentTypeOf = (request: Put) =>
+  request.version.contentType ?? (request.kind === "input" ? null : ContentType.infer(request.name))
+
 /**
  * @since 0.1.0
  */
@@ -296,39 +360,26 @@ export const make = Effect.gen(function*() {
 
   const replay = (request: Put, versionId: string, contentType: string | null) =>
     Effect.gen(function*() {
-      const rows = yield* sql`
+      const rows = yield* sql<StoredTarget>`
         SELECT v.*, f.workspace_id, f.kind, f.name_key
         FROM file_versions v JOIN files f ON f.id = v.file_id
         WHERE v.id = ${versionId}`
       if (rows.length === 0) return Option.none()
       const stored = yield* decodeVersion(rows[0])
-      const target = rows[0] as { workspaceId: string; kind: string; nameKey: string }
-      const keyless = request.kind === "output" && request.sourceDocumentId === null && request.runId === null
-      const sameTarget = target.workspaceId === request.workspaceId && target.kind === request.kind &&
-        (keyless || target.nameKey === NameKey.nameKey(keySource(request, "")))
-      const different = sameTarget
-        ? sameMetadata(stored, { ...request.version, byteSize: BigInt(request.version.byteSize), contentType })
-        : "document"
-      if (different !== undefined) {
-        return yield* new Conflict({
-          message: `version ${versionId} was already written with a different ${different}; ` +
-            `a retry must repeat the original write exactly`
-        })
-      }
-      const document = yield* documentRow(target.workspaceId, stored.documentId)
+      yield* replayConflict(request, contentType, stored, rows[0]!)
+      const document = yield* documentRow(request.workspaceId, stored.documentId)
       return Option.some<Written>({ document, version: stored, replayed: true })
     })
 
   const write = (request: Put) =>
     Effect.gen(function*() {
-      const generated = request.kind !== "input"
-      const contentType = request.version.contentType ?? (generated ? ContentType.infer(request.name) : null)
+      const contentType = contentTypeOf(request)
       const versionId = request.version.id ?? randomUUID()
       if (request.version.id !== undefined) {
         const replayed = yield* replay(request, versionId, contentType)
         if (Option.isSome(replayed)) return replayed.value
       }
-      const source = request.kind === "output" ? request.sourceDocumentId : null
+      const source = sourceOf(request)
       if (source !== null) yield* documentRow(request.workspaceId, source)
       const newId = randomUUID()
       const nameKey = NameKey.nameKey(keySource(request, newId))
@@ -337,7 +388,7 @@ export const make = Effect.gen(function*() {
       const [documentRow_] = yield* sql`
         INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
         VALUES (${newId}, ${request.workspaceId}, ${request.kind}, ${request.name}, ${nameKey}, ${source},
-                ${request.kind === "output" || request.kind === "log" ? request.runId : null})
+                ${runOf(request)})
         ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
         RETURNING *`
       const document = yield* decodeDocument(documentRow_)
@@ -360,6 +411,134 @@ export const make = Effect.gen(function*() {
           Effect.catchIf(
             (error) => error instanceof SqlError && pgCode(error).constraint === "file_versions_pkey",
             () => write(request)
+          )
+        )
+      )
+    )
+
+  // ---- bulk writes: a fixed number of set-based statements, whatever the size ----
+  const writeMany = (requests: ReadonlyArray<Put>) =>
+    Effect.gen(function*() {
+      const planned = requests.map((request) => ({
+        request,
+        contentType: contentTypeOf(request),
+        versionId: request.version.id ?? randomUUID()
+      }))
+      const given = planned.filter((p) => p.request.version.id !== undefined)
+      const seen = new Set<string>()
+      for (const [i, p] of planned.entries()) {
+        if (p.request.version.id === undefined) continue
+        if (seen.has(p.versionId)) {
+          return yield* new InvalidInput({ field: `${i}.version.id`, message: "is repeated within the request" })
+        }
+        seen.add(p.versionId)
+      }
+      // Retries: a version written before is replayed (after checking it is the same write), not written again.
+      const replayed = new Map<string, Version>()
+      if (given.length > 0) {
+        const rows = yield* sql<StoredTarget & { readonly id: string }>`
+          SELECT v.*, f.workspace_id, f.kind, f.name_key
+          FROM file_versions v JOIN files f ON f.id = v.file_id
+          WHERE v.id = ANY(${given.map((p) => p.versionId)}::uuid[])`
+        const byId = new Map(rows.map((row) => [row.id, row]))
+        for (const p of given) {
+          const row = byId.get(p.versionId)
+          if (row === undefined) continue
+          const stored = yield* decodeVersion(row)
+          yield* replayConflict(p.request, p.contentType, stored, row)
+          replayed.set(p.versionId, stored)
+        }
+      }
+      const fresh = planned.filter((p) => !replayed.has(p.versionId))
+      const sources = [
+        ...new Set(fresh.flatMap((p) => p.request.kind === "output" && p.request.sourceDocumentId !== null
+          ? [`${p.request.workspaceId}/${p.request.sourceDocumentId}`]
+          : []))
+      ]
+      if (sources.length > 0) {
+        const found = yield* sql<{ workspaceId: string; id: string }>`
+          SELECT workspace_id, id FROM files
+          WHERE (workspace_id, id) IN (
+            SELECT * FROM unnest(${sources.map((s) => s.slice(0, 36))}::uuid[], ${sources.map((s) => s.slice(37))}::uuid[]))`
+        const present = new Set(found.map((row) => `${row.workspaceId}/${row.id}`))
+        const missing = sources.find((source) => !present.has(source))
+        if (missing !== undefined) return yield* Effect.fail(notFound(missing.slice(37)))
+      }
+      // One files row per key; the writes to it become its next versions, in request order.
+      const documents = new Map<string, { readonly row: Put; readonly id: string; readonly nameKey: string; next: number }>()
+      const keyOf = fresh.map((p) => {
+        const id = randomUUID()
+        const nameKey = NameKey.nameKey(keySource(p.request, id))
+        const key = `${p.request.workspaceId}/${p.request.kind}/${nameKey}`
+        if (!documents.has(key)) documents.set(key, { row: p.request, id, nameKey, next: 0 })
+        return key
+      })
+      // Locking keys in one order: two imports that share keys queue instead of deadlocking.
+      const keys = [...documents.keys()].sort()
+      const rows = documents.size === 0 ? [] : yield* sql<
+        { id: string; workspaceId: string; kind: string; nameKey: string; existed: boolean }
+      >`
+        INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
+        SELECT * FROM unnest(
+          ${keys.map((k) => documents.get(k)!.id)}::uuid[],
+          ${keys.map((k) => documents.get(k)!.row.workspaceId)}::uuid[],
+          ${keys.map((k) => documents.get(k)!.row.kind)}::text[],
+          ${keys.map((k) => documents.get(k)!.row.name)}::text[],
+          ${keys.map((k) => documents.get(k)!.nameKey)}::text[],
+          ${keys.map((k) => sourceOf(documents.get(k)!.row))}::uuid[],
+          ${keys.map((k) => runOf(documents.get(k)!.row))}::uuid[])
+        ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
+        RETURNING id, workspace_id, kind, name_key, xmax <> 0 AS existed`
+      const fileIds = new Map(rows.map((row) => [`${row.workspaceId}/${row.kind}/${row.nameKey}`, row.id]))
+      const existing = rows.filter((row) => row.existed).map((row) => row.id)
+      const ordinals = keyOf.map((key) => ++documents.get(key)!.next)
+      const versions = fresh.length === 0 ? [] : yield* sql<{ id: string; fileId: string; versionNo: number }>`
+        INSERT INTO file_versions
+          (id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256)
+        SELECT n.id, n.file_id, coalesce(m.latest, 0) + n.ordinal, n.storage_key, n.storage_version_id,
+               n.content_type, n.byte_size, n.sha256
+        FROM unnest(
+          ${fresh.map((p) => p.versionId)}::uuid[],
+          ${keyOf.map((key) => fileIds.get(key)!)}::uuid[],
+          ${ordinals}::int[],
+          ${fresh.map((p) => p.request.version.storageKey)}::text[],
+          ${fresh.map((p) => p.request.version.storageVersionId)}::text[],
+          ${fresh.map((p) => p.contentType)}::text[],
+          ${fresh.map((p) => String(p.request.version.byteSize))}::bigint[],
+          ${fresh.map((p) => p.request.version.sha256)}::text[]
+        ) AS n(id, file_id, ordinal, storage_key, storage_version_id, content_type, byte_size, sha256)
+        LEFT JOIN (
+          SELECT file_id, max(version_no) AS latest FROM file_versions
+          WHERE file_id = ANY(${existing}::uuid[]) GROUP BY file_id
+        ) m ON m.file_id = n.file_id
+        RETURNING id, file_id, version_no`
+      const written = new Map(versions.map((row) => [row.id, row]))
+      return planned.map((p): Imported => {
+        const old = replayed.get(p.versionId)
+        if (old !== undefined) {
+          return { documentId: old.documentId, versionId: old.id, versionNo: old.versionNo, replayed: true }
+        }
+        const row = written.get(p.versionId)!
+        return {
+          documentId: row.fileId as DocumentId,
+          versionId: row.id as VersionId,
+          versionNo: row.versionNo,
+          replayed: false
+        }
+      })
+    }).pipe(
+      sql.withTransaction,
+      Effect.tap((imported) => imported.some((i) => !i.replayed) ? wakeup.notify : Effect.void)
+    )
+
+  const putMany = (input: ReadonlyArray<PutRequest>) =>
+    decodeInput(PutManyRequest)(input).pipe(
+      Effect.flatMap((requests) =>
+        writeMany(requests).pipe(
+          // A concurrent writer used one of our version ids first: the retry replays or conflicts.
+          Effect.catchIf(
+            (error) => error instanceof SqlError && pgCode(error).constraint === "file_versions_pkey",
+            () => writeMany(requests)
           )
         )
       )
@@ -484,6 +663,7 @@ export const make = Effect.gen(function*() {
 
   return Documents.of({
     put: (request) => boundary(put(request)),
+    putMany: (requests) => boundary(putMany(requests)),
     get: (ref) => boundary(get(ref)),
     find: (request) => boundary(find(request)),
     list: (request) => boundary(list(request)),

@@ -294,6 +294,97 @@ describe("Documents", () => {
         expect((yield* documents.latestVersion({ workspaceId, documentId: output.document.id })).versionNo).toBe(1)
       }))
 
+    describe("bulk writes (putMany)", () => {
+      it.effect("writes new documents and next versions of existing ones in one call, in request order", () =>
+        Effect.gen(function*() {
+          const documents = yield* Documents.Documents
+          const sql = yield* SqlClient.SqlClient
+          const workspaceId = randomUUID()
+          const existing = yield* documents.put({ kind: "input", workspaceId, name: "old.pdf", version: version() })
+          const runId = randomUUID()
+          const imported = yield* documents.putMany([
+            { kind: "input", workspaceId, name: "a.csv", version: version() },
+            { kind: "input", workspaceId, name: "OLD.pdf", version: version() },
+            { kind: "input", workspaceId, name: " A.csv", version: version() },
+            { kind: "log", workspaceId, name: "run.log", runId, version: version() },
+            { kind: "output", workspaceId, name: "lone.txt", version: version() },
+            { kind: "output", workspaceId, name: "lone.txt", version: version() },
+            { kind: "output", workspaceId, name: "sum.json", sourceDocumentId: existing.document.id, version: version() }
+          ])
+          expect(imported.map((i) => i.versionNo)).toEqual([1, 2, 2, 1, 1, 1, 1])
+          expect(imported[0]!.documentId).toBe(imported[2]!.documentId)
+          expect(imported[1]!.documentId).toBe(existing.document.id)
+          expect(imported[4]!.documentId).not.toBe(imported[5]!.documentId)
+          expect(imported.every((i) => !i.replayed)).toBe(true)
+          const stored = yield* documents.versions({ workspaceId, documentId: imported[0]!.documentId })
+          expect(stored.map((v) => [v.id, v.versionNo])).toEqual([[imported[0]!.versionId, 1], [imported[2]!.versionId, 2]])
+          expect((yield* documents.latestVersion({ workspaceId, documentId: imported[6]!.documentId })).contentType)
+            .toBe("application/json")
+          // One created change per new document and one version_added per version, as single writes would leave.
+          const changes = yield* sql<{ op: string; n: bigint }>`
+            SELECT op, count(*) AS n FROM document_changes WHERE workspace_id = ${workspaceId} GROUP BY op ORDER BY op`
+          expect(changes.map((c) => [c.op, Number(c.n)])).toEqual([["created", 6], ["version_added", 8]])
+        }))
+
+      it.effect("is all or nothing: a missing source document fails the whole call and writes nothing", () =>
+        Effect.gen(function*() {
+          const documents = yield* Documents.Documents
+          const workspaceId = randomUUID()
+          const before = yield* counts
+          const missing = randomUUID()
+          const error = yield* Effect.flip(documents.putMany([
+            { kind: "input", workspaceId, name: "fine.pdf", version: version() },
+            { kind: "output", workspaceId, name: "o.csv", sourceDocumentId: missing, version: version() }
+          ]))
+          expect(error).toMatchObject({ _tag: "DocumentNotFound", documentId: missing })
+          expect(yield* counts).toEqual(before)
+        }))
+
+      it.effect("replays a repeated call; a repeated id with different metadata conflicts and writes nothing", () =>
+        Effect.gen(function*() {
+          const documents = yield* Documents.Documents
+          const workspaceId = randomUUID()
+          const requests = Array.from({ length: 20 }, (_, i) => ({
+            kind: "input" as const, workspaceId, name: `doc-${i % 7}.pdf`, version: version({ id: randomUUID() })
+          }))
+          const first = yield* documents.putMany(requests)
+          const before = yield* counts
+          const again = yield* documents.putMany(requests)
+          expect(again.map(({ replayed: _, ...i }) => i)).toEqual(first.map(({ replayed: _, ...i }) => i))
+          expect(again.every((i) => i.replayed)).toBe(true)
+          expect(yield* counts).toEqual(before)
+          const changed = requests.map((r, i) => i === 5 ? { ...r, version: { ...r.version, byteSize: 1 } } : r)
+          expect((yield* Effect.flip(documents.putMany(changed)))._tag).toBe("Conflict")
+          const repeated = [requests[0]!, { ...requests[1]!, version: { ...requests[1]!.version, id: requests[0]!.version.id } }]
+          expect(yield* Effect.flip(documents.putMany(repeated))).toMatchObject({ _tag: "InvalidInput", field: "1.version.id" })
+          expect(yield* counts).toEqual(before)
+        }))
+
+      it.effect("two concurrent imports over the same keys in opposite orders neither deadlock nor leave gaps", () =>
+        Effect.gen(function*() {
+          const documents = yield* Documents.Documents
+          const workspaceId = randomUUID()
+          const names = Array.from({ length: 200 }, (_, i) => `shared-${i}.pdf`)
+          const batch = (order: ReadonlyArray<string>) =>
+            order.map((name) => ({ kind: "input" as const, workspaceId, name, version: version() }))
+          yield* Effect.all([
+            documents.putMany(batch(names)),
+            documents.putMany(batch([...names].reverse())),
+            Effect.forEach(names.slice(0, 50), (name) => documents.put({ kind: "input", workspaceId, name, version: version() }), {
+              concurrency: 4
+            })
+          ], { concurrency: "unbounded" })
+          const sql = yield* SqlClient.SqlClient
+          const rows = yield* sql<{ n: bigint; top: number; distinctNos: bigint }>`
+            SELECT count(*) AS n, max(v.version_no) AS top, count(DISTINCT v.version_no) AS distinct_nos
+            FROM files f JOIN file_versions v ON v.file_id = f.id
+            WHERE f.workspace_id = ${workspaceId} GROUP BY f.id`
+          expect(rows).toHaveLength(200)
+          for (const row of rows) expect([Number(row.n), Number(row.distinctNos)]).toEqual([row.top, row.top])
+          expect(rows.reduce((sum, row) => sum + Number(row.n), 0)).toBe(450)
+        }))
+    })
+
     describe("bad input fails with the typed error naming the field, and writes nothing", () => {
       const uuid = fc.uuid()
       const badId = fc.oneof(
@@ -357,6 +448,26 @@ describe("Documents", () => {
           expect(error).toMatchObject({ _tag: "InvalidInput", field })
           expect(yield* counts).toEqual(before)
         }), { fastCheck: { numRuns: 150 } })
+
+      it.effect.prop("putMany: one bad request fails the whole call, naming its index", [
+        fc.array(fc.uuid(), { minLength: 0, maxLength: 5 }), badPut
+      ], ([workspaces, [request, field]]) =>
+        Effect.gen(function*() {
+          const documents = yield* Documents.Documents
+          const before = yield* counts
+          const good = workspaces.map((workspaceId) => ({ kind: "input" as const, workspaceId, name: "ok.pdf", version: version() }))
+          const at = good.length === 0 ? 0 : workspaces[0]!.charCodeAt(0) % (good.length + 1)
+          const requests = [...good.slice(0, at), request, ...good.slice(at)] as Array<Documents.PutRequest>
+          const error = yield* Effect.flip(documents.putMany(requests))
+          expect(error).toMatchObject({ _tag: "InvalidInput", field: `${at}.${field}` })
+          expect(yield* counts).toEqual(before)
+        }), { fastCheck: { numRuns: 50 } })
+
+      it.effect("putMany: an empty call is bad input", () =>
+        Effect.gen(function*() {
+          const documents = yield* Documents.Documents
+          expect((yield* Effect.flip(documents.putMany([])))._tag).toBe("InvalidInput")
+        }))
 
       const badRef = fc.oneof(
         fc.tuple(badId, uuid).map(([workspaceId, documentId]) => [{ workspaceId, documentId }, "workspaceId"] as const),
