@@ -659,7 +659,19 @@ export const make = Effect.gen(function*() {
 
   // Database failures reach callers as typed errors, never as defects.
   const boundary = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, Exclude<E, SqlError> | DatabaseError> =>
-    Effect.mapError(effect, (error) => error instanceof SqlError ? databaseError(error) : error as Exclude<E, SqlError>)
+    Effect.mapError(effect, (error) => error instanceof SqlError ? databaseError(error) : error as Exclude<E, SqlError>).pipe(
+      // @effect/sql's withTransaction turns a failed COMMIT or ROLLBACK (the connection died) into a defect.
+      Effect.catchSomeDefect((defect) =>
+        defect instanceof SqlError
+          ? Option.some(Effect.fail(
+            new DatabaseError({
+              message: `${databaseError(defect).message} (while ending the transaction: the write may or may not ` +
+                `have been applied; retrying it with the same version id is safe)`
+            })
+          ))
+          : Option.none()
+      )
+    )
 
   return Documents.of({
     put: (request) => boundary(put(request)),
