@@ -32,7 +32,6 @@ import * as Database from "../src/Database.js"
 import * as DocumentChanges from "../src/DocumentChanges.js"
 import * as Documents from "../src/Documents.js"
 import * as Migrations from "../src/Migrations.js"
-import type { Benchmark } from "./run.js"
 import { createDatabase, databaseUrl, dropDatabase, uniqueName, withClient } from "./server.js"
 
 const benchDirectory = path.dirname(fileURLToPath(import.meta.url))
@@ -276,8 +275,15 @@ const runCatchUp = async (serverUrl: string, rows: number, runs: number, log: (l
 // 2. Live delivery latency
 // ---------------------------------------------------------------------------
 
-const liveWrites = 500
-const warmupWrites = 20
+/** How much work the live part does; smaller in the test suite's smoke run. */
+interface LiveSizes {
+  readonly writes: number
+  readonly warmupWrites: number
+  readonly subscribers: number
+  readonly queryWindowMs: number
+}
+
+const defaultLiveSizes: LiveSizes = { writes: 500, warmupWrites: 20, subscribers: 1_000, queryWindowMs: 3_000 }
 const rawChannel = "bench_feed_raw"
 
 /** Something that reports when each document's version_added change arrives. */
@@ -512,15 +518,15 @@ interface Latency {
 }
 
 /** Warm-up writes, then `liveWrites` writes 10-20 ms apart; latency = receive time - ack time. */
-const measureLatency = async (receiver: Receiver, write: Writer): Promise<Latency> => {
+const measureLatency = async (receiver: Receiver, write: Writer, sizes: LiveSizes): Promise<Latency> => {
   try {
-    for (let i = 0; i < warmupWrites; i++) {
+    for (let i = 0; i < sizes.warmupWrites; i++) {
       await write(-1 - i)
       await sleep(10 + Math.random() * 10)
     }
     await sleep(300)
     const acked = new Map<string, number>()
-    for (let i = 0; i < liveWrites; i++) {
+    for (let i = 0; i < sizes.writes; i++) {
       const documentId = await write(i)
       acked.set(documentId, now())
       await sleep(10 + Math.random() * 10)
@@ -555,19 +561,24 @@ const latencyCases = [
 type LatencyKey = (typeof latencyCases)[number]["key"]
 type LatencyRun = Record<LatencyKey, Latency>
 
-const runLatencyOnce = async (url: string, runtime: StoreRuntime, log: (line: string) => void): Promise<LatencyRun> => {
+const runLatencyOnce = async (
+  url: string,
+  runtime: StoreRuntime,
+  log: (line: string) => void,
+  sizes: LiveSizes
+): Promise<LatencyRun> => {
   const workspaceId = randomUUID()
   const put = await putWriter(runtime, workspaceId)
-  const inProcess = await measureLatency(await feedReceiver(runtime), put)
+  const inProcess = await measureLatency(await feedReceiver(runtime), put, sizes)
   let writer = await rawWriter(url, workspaceId, true)
-  const rawInProcess = await measureLatency(await rawReceiver(url), writer.write)
+  const rawInProcess = await measureLatency(await rawReceiver(url), writer.write, sizes)
   await writer.close()
-  const child = await measureLatency(await childReceiver(url, "feed", log), put)
+  const child = await measureLatency(await childReceiver(url, "feed", log), put, sizes)
   writer = await rawWriter(url, workspaceId, true)
-  const rawChild = await measureLatency(await childReceiver(url, "raw", log), writer.write)
+  const rawChild = await measureLatency(await childReceiver(url, "raw", log), writer.write, sizes)
   await writer.close()
   writer = await rawWriter(url, workspaceId, false)
-  const poll = await measureLatency(await feedReceiver(runtime), writer.write)
+  const poll = await measureLatency(await feedReceiver(runtime), writer.write, sizes)
   await writer.close()
   return { inProcess, rawInProcess, child, rawChild, poll }
 }
@@ -577,7 +588,6 @@ const runLatencyOnce = async (url: string, runtime: StoreRuntime, log: (line: st
 // ---------------------------------------------------------------------------
 
 const feedQueryMarker = "FROM document_feed f"
-const queryWindowMs = 3_000
 
 /** Counts, client side, every query sent by any pg.Client of this process while installed. */
 const installQueryCounter = () => {
@@ -599,7 +609,7 @@ interface QueryRate {
   readonly serverFeedPerSecond: number | null
 }
 
-const queryRate = async (url: string, subscribers: number, statements: boolean): Promise<QueryRate> => {
+const queryRate = async (url: string, subscribers: number, statements: boolean, windowMs: number): Promise<QueryRate> => {
   const runtime = ManagedRuntime.make(
     DocumentChanges.layer().pipe(Layer.provideMerge(Database.layer({ url: Redacted.make(url) })), Layer.provide(quiet))
   )
@@ -627,7 +637,7 @@ const queryRate = async (url: string, subscribers: number, statements: boolean):
     await reset
     const before = { ...counter }
     const started = performance.now()
-    await sleep(queryWindowMs)
+    await sleep(windowMs)
     const after = { ...counter }
     const seconds = (performance.now() - started) / 1000
     let serverFeedPerSecond: number | null = null
@@ -661,9 +671,7 @@ interface QueryRun {
   readonly many: QueryRate
 }
 
-const manySubscribers = 1_000
-
-const runLive = async (serverUrl: string, runs: number, log: (line: string) => void) =>
+const runLive = async (serverUrl: string, runs: number, log: (line: string) => void, sizes: LiveSizes) =>
   withDatabase(serverUrl, async (url) => {
     await migrate(url)
     const preload = await withClient(url, async (client) =>
@@ -675,7 +683,7 @@ const runLive = async (serverUrl: string, runs: number, log: (line: string) => v
     for (let run = 0; run < runs; run++) {
       const runtime = storeRuntime(url)
       try {
-        const result = await runLatencyOnce(url, runtime, log)
+        const result = await runLatencyOnce(url, runtime, log, sizes)
         latency.push(result)
         log(`feed latency run ${run + 1}: ` + latencyCases.map(({ key }) =>
           `${key} p50 ${ms(result[key].p50)} / p99 ${ms(result[key].p99)} / max ${ms(result[key].max)} ms (${result[key].received}/${result[key].sent})`
@@ -685,13 +693,13 @@ const runLive = async (serverUrl: string, runs: number, log: (line: string) => v
       }
       // Alternate which goes first.
       const oneFirst = run % 2 === 0
-      const a = await queryRate(url, oneFirst ? 1 : manySubscribers, statements)
-      const b = await queryRate(url, oneFirst ? manySubscribers : 1, statements)
+      const a = await queryRate(url, oneFirst ? 1 : sizes.subscribers, statements, sizes.queryWindowMs)
+      const b = await queryRate(url, oneFirst ? sizes.subscribers : 1, statements, sizes.queryWindowMs)
       const result = oneFirst ? { one: a, many: b } : { one: b, many: a }
       queries.push(result)
       log(
         `feed queries run ${run + 1}: 1 subscriber ${result.one.feedPerSecond.toFixed(1)}/s, ` +
-          `${manySubscribers} subscribers ${result.many.feedPerSecond.toFixed(1)}/s ` +
+          `${sizes.subscribers} subscribers ${result.many.feedPerSecond.toFixed(1)}/s ` +
           `(ratio ${ratio(result.many.feedPerSecond / result.one.feedPerSecond)})`
       )
     }
@@ -728,7 +736,7 @@ const formatCatchUp = (rows: number, runs: ReadonlyArray<CatchUpRun>, copyStream
   ].join("\n")
 }
 
-const formatLatency = (runs: ReadonlyArray<LatencyRun>) => {
+const formatLatency = (runs: ReadonlyArray<LatencyRun>, sizes: LiveSizes) => {
   const med = (key: LatencyKey, field: "p50" | "p99" | "max") => median(runs.map((r) => r[key][field]))
   const summary = latencyCases.map((c) => {
     const baseline = "baseline" in c ? c.baseline : undefined
@@ -747,7 +755,7 @@ const formatLatency = (runs: ReadonlyArray<LatencyRun>) => {
   return [
     "### Live delivery latency (default layer options)",
     "",
-    `Per run and case: ${warmupWrites} warm-up writes, then ${liveWrites} writes of a new document (one transaction: ` +
+    `Per run and case: ${sizes.warmupWrites} warm-up writes, then ${sizes.writes} writes of a new document (one transaction: ` +
       "`files` + `file_versions`), 10-20 ms apart, by one writer. Latency = time the subscriber received the " +
       "document's `version_added` change - time the write was acknowledged (`put` returned, or COMMIT returned for " +
       "bare pg writes), in ms, `performance.timeOrigin + performance.now()`. A child's times are moved onto the " +
@@ -768,14 +776,15 @@ const formatLatency = (runs: ReadonlyArray<LatencyRun>) => {
   ].join("\n")
 }
 
-const formatQueries = (runs: ReadonlyArray<QueryRun>, statements: boolean, preload: string) => {
+const formatQueries = (runs: ReadonlyArray<QueryRun>, statements: boolean, preload: string, sizes: LiveSizes) => {
+  const manySubscribers = sizes.subscribers
   const server = (rate: QueryRate) => rate.serverFeedPerSecond === null ? "" : ` (server: ${rate.serverFeedPerSecond.toFixed(1)})`
   return [
     `### Feed queries per second with 1 and ${int(manySubscribers)} idle live subscribers`,
     "",
     `One process, a fresh runtime (DocumentChanges.layer() defaults, pool of 10) per measurement; all subscribers ` +
       `stream from "now"; after every one has yielded \`CaughtUp\` and 500 ms more, queries are counted for ` +
-      `${queryWindowMs / 1000} s with no writes. ` +
+      `${sizes.queryWindowMs / 1000} s with no writes. ` +
       (statements
         ? "Counted client side (wrapping `pg.Client.prototype.query`) and on the server by pg_stat_statements. "
         : `pg_stat_statements is not loaded (shared_preload_libraries = '${preload}'), so queries are counted ` +
@@ -794,27 +803,47 @@ const formatQueries = (runs: ReadonlyArray<QueryRun>, statements: boolean, prelo
   ].join("\n")
 }
 
-export const feedBenchmark: Benchmark = {
-  title: "Change feed: catch-up throughput, live latency, queries with idle subscribers",
-  description:
-    "DocumentChanges against bare `pg` doing the same work, side by side in one run, each in a database of its own " +
-    "(bench/feed.ts, child subscriber bench/feedChild.ts). `--documents N` is the number of changes read by the " +
-    "catch-up (default 1,000,000); `--runs N` the runs (default 3), medians reported.",
-  run: async ({ documents, log, runs, url }) => {
-    const rows = documents ?? 1_000_000
-    const runCount = runs ?? 3
-    const started = Date.now()
-    const copyStreams = await copyStreamsInstalled()
-    const catchUp = await runCatchUp(url, rows, runCount, log)
-    log(`feed: catch-up done (${((Date.now() - started) / 1000).toFixed(0)} s)`)
-    const live = await runLive(url, runCount, log)
-    log(`feed: done (${((Date.now() - started) / 1000).toFixed(0)} s)`)
-    return {
-      markdown: [
-        formatCatchUp(rows, catchUp, copyStreams),
-        formatLatency(live.latency),
-        formatQueries(live.queries, live.statements, live.preload)
-      ].join("\n\n")
-    }
+export interface FeedOptions {
+  readonly serverUrl: string
+  /** Changes read by the catch-up. */
+  readonly changes: number
+  readonly runs: number
+  readonly smoke: boolean
+  readonly log: (line: string) => void
+}
+
+export interface FeedResult {
+  readonly markdown: string
+  readonly catchUpVsKeyset: number
+  readonly catchUpVsCopy: number
+  readonly childP99: number
+  readonly pollP99: number
+  readonly subscribersRatio: number
+  readonly subscribers: number
+}
+
+export const runFeedBench = async (options: FeedOptions): Promise<FeedResult> => {
+  const { log, runs } = options
+  const sizes: LiveSizes = options.smoke
+    ? { writes: 20, warmupWrites: 2, subscribers: 20, queryWindowMs: 500 }
+    : defaultLiveSizes
+  const started = Date.now()
+  const copyStreams = await copyStreamsInstalled()
+  const catchUp = await runCatchUp(options.serverUrl, options.changes, runs, log)
+  log(`feed: catch-up done (${((Date.now() - started) / 1000).toFixed(0)} s)`)
+  const live = await runLive(options.serverUrl, runs, log, sizes)
+  log(`feed: done (${((Date.now() - started) / 1000).toFixed(0)} s)`)
+  return {
+    markdown: [
+      formatCatchUp(options.changes, catchUp, copyStreams),
+      formatLatency(live.latency, sizes),
+      formatQueries(live.queries, live.statements, live.preload, sizes)
+    ].join("\n\n"),
+    catchUpVsKeyset: median(catchUp.map((r) => r.stream / r.keyset)),
+    catchUpVsCopy: median(catchUp.map((r) => r.stream / r.copy)),
+    childP99: median(live.latency.map((r) => r.child.p99)),
+    pollP99: median(live.latency.map((r) => r.poll.p99)),
+    subscribersRatio: median(live.queries.map((r) => r.many.feedPerSecond / r.one.feedPerSecond)),
+    subscribers: sizes.subscribers
   }
 }

@@ -1,135 +1,92 @@
 /**
- * Single-document write throughput: `Documents.put` (one new document with its
- * first version per transaction) against bare `pg` issuing the same
- * statements on a pool of the same size, side by side in one run.
+ * Single-document writes, one new input document with its first version per
+ * transaction, on concurrent lanes:
+ *
+ * - `Documents.put` against bare `pg` sending the same four statements, both
+ *   into the database with the change-feed triggers;
+ * - the trigger cost: bare `pg` into that database against bare `pg` into an
+ *   identical one without the change-feed triggers.
  */
 import { randomUUID } from "node:crypto"
-import * as Layer from "effect/Layer"
-import * as ManagedRuntime from "effect/ManagedRuntime"
-import * as Redacted from "effect/Redacted"
 import pg from "pg"
-import * as Database from "../src/Database.js"
 import * as Documents from "../src/Documents.js"
-import * as Migrations from "../src/Migrations.js"
+import { barePut, documentsRuntime, median, newVersion, timedLanes, withStores } from "./stores.js"
 
 export interface WritesOptions {
   /** A server URL on which the benchmark may create and drop databases. */
   readonly serverUrl: string
-  readonly writes?: number
-  readonly workers?: number
-  readonly runs?: number
-  readonly log?: (line: string) => void
+  readonly writes: number
+  readonly lanes: number
+  readonly runs: number
+  readonly log: (line: string) => void
+}
+
+export interface WritesRun {
+  readonly service: number
+  readonly bare: number
+  readonly bareWithoutTriggers: number
 }
 
 export interface WritesResult {
   readonly writes: number
-  readonly workers: number
-  readonly runs: ReadonlyArray<{ readonly service: number; readonly bare: number }>
-  readonly service: number
-  readonly bare: number
-  readonly ratio: number
+  readonly lanes: number
+  readonly runs: ReadonlyArray<WritesRun>
 }
 
-const median = (values: ReadonlyArray<number>) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)]!
-}
+type Side = keyof WritesRun
 
-const withDatabase = async <A>(serverUrl: string, body: (url: string) => Promise<A>): Promise<A> => {
-  const name = `bench_writes_${randomUUID().slice(0, 8)}`
-  const admin = new pg.Client({ connectionString: serverUrl })
-  await admin.connect()
-  await admin.query(`CREATE DATABASE ${name}`)
-  const url = new URL(serverUrl)
-  url.pathname = `/${name}`
-  try {
-    return await body(url.toString())
-  } finally {
-    await admin.query(`DROP DATABASE ${name} WITH (FORCE)`)
-    await admin.end()
-  }
-}
-
-/** Runs `count` writes over `workers` concurrent lanes; returns writes per second. */
-const timed = async (count: number, workers: number, write: (i: number) => Promise<unknown>) => {
-  let next = 0
-  const started = performance.now()
-  await Promise.all(Array.from({ length: workers }, async () => {
-    while (next < count) await write(next++)
-  }))
-  return count / ((performance.now() - started) / 1000)
-}
-
-const versionOf = (i: number) => ({ storageKey: `bench/${i}/${randomUUID()}`, byteSize: 1000 + i })
-
-export const runWritesBench = async (options: WritesOptions): Promise<WritesResult> => {
-  const writes = options.writes ?? 5_000
-  const workers = options.workers ?? 8
-  const runs = options.runs ?? 3
-  const log = options.log ?? (() => {})
-  return withDatabase(options.serverUrl, async (url) => {
-    const runtime = ManagedRuntime.make(
-      Documents.layer.pipe(Layer.provideMerge(Database.layer({ url: Redacted.make(url), maxConnections: workers })))
-    )
-    const pool = new pg.Pool({ connectionString: url, max: workers })
+export const runWritesBench = (options: WritesOptions): Promise<WritesResult> =>
+  withStores(options.serverUrl, "bench_writes", async ({ withTriggers, withoutTriggers }) => {
+    const { lanes, log, writes } = options
+    const runtime = documentsRuntime(withTriggers, lanes)
+    const pools = [new pg.Pool({ connectionString: withTriggers, max: lanes }), new pg.Pool({ connectionString: withoutTriggers, max: lanes })] as const
     try {
-      await runtime.runPromise(Migrations.run())
       const documents = await runtime.runPromise(Documents.Documents)
       const workspaceId = randomUUID()
-      const service = (i: number) =>
-        runtime.runPromise(documents.put({ kind: "input", workspaceId, name: `service-${i}-${randomUUID()}.pdf`, version: versionOf(i) }))
-      // The statements Documents.put sends for a new input, in the same transaction shape.
-      const bare = async (i: number) => {
-        const client = await pool.connect()
-        try {
-          const name = `bare-${i}-${randomUUID()}.pdf`
-          const version = versionOf(i)
-          await client.query("BEGIN")
-          const { rows: [file] } = await client.query(
-            `INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
-             VALUES ($1, $2, 'input', $3, $4, NULL, NULL)
-             ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
-             RETURNING *`,
-            [randomUUID(), workspaceId, name, name.toLowerCase()]
-          )
-          await client.query(
-            `INSERT INTO file_versions (id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256)
-             SELECT $1, $2, coalesce(max(version_no), 0) + 1, $3, NULL, NULL, $4, NULL
-             FROM file_versions WHERE file_id = $2
-             RETURNING *`,
-            [randomUUID(), file.id, version.storageKey, version.byteSize]
-          )
-          await client.query("COMMIT")
-        } finally {
-          client.release()
-        }
+      const sides: Record<Side, (i: number) => Promise<unknown>> = {
+        service: (i) =>
+          runtime.runPromise(documents.put({ kind: "input", workspaceId, name: `service-${i}-${randomUUID()}.pdf`, version: newVersion(i) })),
+        bare: (i) => barePut(pools[0], workspaceId, `bare-${i}-${randomUUID()}.pdf`, newVersion(i)),
+        bareWithoutTriggers: (i) => barePut(pools[1], workspaceId, `bare-${i}-${randomUUID()}.pdf`, newVersion(i))
       }
-      // Warm both paths (connections, plans, JIT) before measuring.
-      await timed(Math.min(200, writes), workers, service)
-      await timed(Math.min(200, writes), workers, bare)
-      const results: Array<{ service: number; bare: number }> = []
-      for (let run = 0; run < runs; run++) {
-        // Alternate which goes first, so drift on a noisy machine hits both.
-        const first = run % 2 === 0
-        const a = await timed(writes, workers, first ? service : bare)
-        const b = await timed(writes, workers, first ? bare : service)
-        const result = first ? { service: a, bare: b } : { service: b, bare: a }
-        results.push(result)
-        log(`writes run ${run + 1}: service ${result.service.toFixed(0)}/s, bare pg ${result.bare.toFixed(0)}/s`)
+      const order: ReadonlyArray<Side> = ["service", "bare", "bareWithoutTriggers"]
+      // Warm every path (connections, plans, JIT) before measuring.
+      for (const side of order) await timedLanes(Math.min(200, writes), lanes, sides[side])
+      const runs: Array<WritesRun> = []
+      for (let run = 0; run < options.runs; run++) {
+        // Rotate which goes first, so drift on a noisy machine hits every side.
+        const rotated = [...order.slice(run % 3), ...order.slice(0, run % 3)]
+        const result = {} as Record<Side, number>
+        for (const side of rotated) result[side] = await timedLanes(writes, lanes, sides[side])
+        runs.push(result)
+        log(
+          `writes run ${run + 1}: service ${result.service.toFixed(0)}/s, bare pg ${result.bare.toFixed(0)}/s, ` +
+            `bare pg without change-feed triggers ${result.bareWithoutTriggers.toFixed(0)}/s`
+        )
       }
-      const service_ = median(results.map((r) => r.service))
-      const bare_ = median(results.map((r) => r.bare))
-      return {
-        writes,
-        workers,
-        runs: results,
-        service: service_,
-        bare: bare_,
-        ratio: median(results.map((r) => r.service / r.bare))
-      }
+      return { writes, lanes, runs }
     } finally {
-      await pool.end()
+      await Promise.all(pools.map((pool) => pool.end()))
       await runtime.dispose()
     }
   })
+
+export const serviceRatio = (run: WritesRun) => run.service / run.bare
+export const triggerRatio = (run: WritesRun) => run.bareWithoutTriggers === 0 ? NaN : run.bare / run.bareWithoutTriggers
+
+export const formatWrites = (result: WritesResult) => {
+  const row = (label: string, r: WritesRun, s: number, t: number) =>
+    `| ${label} | ${r.service.toFixed(0)} | ${r.bare.toFixed(0)} | ${r.bareWithoutTriggers.toFixed(0)} | ${s.toFixed(2)} | ${t.toFixed(2)} |`
+  return [
+    `${result.writes.toLocaleString("en-US")} writes per side per run on ${result.lanes} lanes (pools of ${result.lanes} connections).`,
+    "",
+    "| run | Documents.put, writes/s | bare pg, writes/s | bare pg without change-feed triggers, writes/s | put / bare (target >= 0.85) | with / without triggers (target >= 0.85) |",
+    "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...result.runs.map((r, i) => row(String(i + 1), r, serviceRatio(r), triggerRatio(r))),
+    row("**median**", {
+      service: median(result.runs.map((r) => r.service)),
+      bare: median(result.runs.map((r) => r.bare)),
+      bareWithoutTriggers: median(result.runs.map((r) => r.bareWithoutTriggers))
+    }, median(result.runs.map(serviceRatio)), median(result.runs.map(triggerRatio)))
+  ].join("\n")
 }

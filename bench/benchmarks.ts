@@ -1,0 +1,182 @@
+/**
+ * Every benchmark, by the name given on the command line (bench/run.ts), and
+ * the smoke sizes the test suite runs them at (test/bench.test.ts).
+ */
+import { formatBulk, runBulkBench, serviceRatio as bulkServiceRatio, triggerRatio as bulkTriggerRatio } from "./bulk.js"
+import { runFeedBench } from "./feed.js"
+import { formatKeyset, growth, runKeysetBench } from "./keyset.js"
+import { formatMigrationBench, readingTheRatio, runMigrationBench } from "./migration.js"
+import { median } from "./stores.js"
+import { formatWrites, runWritesBench, serviceRatio, triggerRatio } from "./writes.js"
+
+export interface BenchContext {
+  readonly url: string
+  /** --size: the benchmark's main size (see `Benchmark.size`), when given. */
+  readonly size: number | undefined
+  /** --runs, when given. */
+  readonly runs: number | undefined
+  /** A tiny run that only shows the benchmark works end to end (the test suite's). */
+  readonly smoke: boolean
+  readonly log: (line: string) => void
+}
+
+/** One line of the summary table: a measured figure beside its target. */
+export interface Figure {
+  readonly path: string
+  readonly value: number
+  readonly display: string
+  readonly target: string
+  readonly met: boolean
+}
+
+export interface BenchReport {
+  /** Markdown for docs/benchmarks.md (also printed). */
+  readonly markdown: string
+  readonly figures: ReadonlyArray<Figure>
+}
+
+export interface Benchmark {
+  readonly title: string
+  readonly description: string
+  /** What --size sets, and its default. */
+  readonly size: string
+  readonly run: (context: BenchContext) => Promise<BenchReport>
+}
+
+const atLeast = (path: string, value: number, target: number): Figure => ({
+  path, value, display: value.toFixed(2), target: `>= ${target}`, met: value >= target
+})
+const atMost = (path: string, value: number, target: number, unit = ""): Figure => ({
+  path, value, display: `${value.toFixed(unit === "" ? 2 : 1)}${unit}`, target: `<= ${target}${unit}`, met: value <= target
+})
+
+export const benchmarks: Readonly<Record<string, Benchmark>> = {
+  writes: {
+    title: "Single-document writes: Documents.put against bare pg, and the change-feed trigger cost",
+    description:
+      "One new input document with its first version per transaction, on 8 concurrent lanes with pools of 8 " +
+      "connections. `Documents.put` (validation, upsert-and-lock, version insert, decoded rows, wake-up NOTIFY " +
+      "after commit) against bare `pg` sending the same four statements (BEGIN, the upsert, the version insert, " +
+      "COMMIT), both into a migrated database with the change-feed triggers; and the same bare `pg` writes into " +
+      "an identical database without the change-feed triggers (bench/writes.ts). The order rotates per run.",
+    size: "writes per side per run (default 3,000)",
+    run: async ({ log, runs, size, smoke, url }) => {
+      const result = await runWritesBench({
+        serverUrl: url, writes: size ?? (smoke ? 30 : 3_000), lanes: smoke ? 2 : 8, runs: runs ?? (smoke ? 1 : 3), log
+      })
+      return {
+        markdown: formatWrites(result),
+        figures: [
+          atLeast("single-document write: Documents.put / bare pg, same statements", median(result.runs.map(serviceRatio)), 0.85),
+          atLeast("change-feed trigger cost, single writes: with / without triggers", median(result.runs.map(triggerRatio)), 0.85)
+        ]
+      }
+    }
+  },
+  bulk: {
+    title: "Bulk writes: Documents.putMany against a multi-row INSERT, and the change-feed trigger cost",
+    description:
+      "An import of new documents with two versions each in one call (`putMany`: validation, keys, the upsert of " +
+      "every key, the insert of every version, the change-feed triggers) against bare `pg` inserting the same rows " +
+      "with two multi-row INSERTs (`INSERT ... SELECT FROM unnest(...)`) in one transaction into a database " +
+      "without the change-feed triggers; and those bare INSERTs with the triggers against without (bench/bulk.ts).",
+    size: "versions per import (default 100,000)",
+    run: async ({ log, runs, size, smoke, url }) => {
+      const result = await runBulkBench({ serverUrl: url, versions: size ?? (smoke ? 2_000 : 100_000), runs: runs ?? (smoke ? 1 : 3), log })
+      return {
+        markdown: formatBulk(result),
+        figures: [
+          atLeast(
+            `bulk write of ${result.versions.toLocaleString("en-US")} versions: putMany / multi-row INSERT without triggers`,
+            median(result.runs.map(bulkServiceRatio)),
+            0.85
+          ),
+          atLeast("change-feed trigger cost, bulk: with / without triggers", median(result.runs.map(bulkTriggerRatio)), 0.9)
+        ]
+      }
+    }
+  },
+  feed: {
+    title: "Change feed: catch-up throughput, live latency, queries with idle subscribers",
+    description:
+      "DocumentChanges against bare `pg` doing the same work, side by side in one run, each in a database of its own " +
+      "(bench/feed.ts, child subscriber bench/feedChild.ts).",
+    size: "changes read by the catch-up (default 1,000,000)",
+    run: async ({ log, runs, size, smoke, url }) => {
+      const result = await runFeedBench({
+        serverUrl: url, changes: size ?? (smoke ? 5_000 : 1_000_000), runs: runs ?? (smoke ? 1 : 3), smoke, log
+      })
+      return {
+        markdown: result.markdown,
+        figures: [
+          atLeast("stream catch-up / bare pg keyset loop", result.catchUpVsKeyset, 0.8),
+          atLeast("stream catch-up / COPY", result.catchUpVsCopy, 0.25),
+          atMost("live delivery p99, library writes, subscriber in another process", result.childP99, 15, " ms"),
+          atMost("live delivery p99, raw SQL writes (poll interval 100 ms)", result.pollP99, 110, " ms"),
+          atMost(`feed queries/s, ${result.subscribers.toLocaleString("en-US")} live subscribers / 1`, result.subscribersRatio, 1.1)
+        ]
+      }
+    }
+  },
+  keyset: {
+    title: "Keyset page latency as the change log grows",
+    description:
+      "One page of the change feed from a random cursor, in a log of 10,000 changes and in one of 10,000,000 " +
+      "(bench/keyset.ts); the ratio of the medians shows whether a page costs more as the log grows.",
+    size: "changes in the large log (default 10,000,000; the small one has 10,000)",
+    run: async ({ log, runs, size, smoke, url }) => {
+      const result = await runKeysetBench({
+        serverUrl: url,
+        small: smoke ? 2_000 : 10_000,
+        large: size ?? (smoke ? 20_000 : 10_000_000),
+        samples: smoke ? 5 : 100,
+        runs: runs ?? (smoke ? 1 : 3),
+        log
+      })
+      return {
+        markdown: formatKeyset(result),
+        figures: [
+          atMost(
+            `keyset page latency at ${result.sizes[1].changes.toLocaleString("en-US")} / at ${result.sizes[0].changes.toLocaleString("en-US")} changes`,
+            growth(result, "stream"),
+            1.5
+          )
+        ]
+      }
+    }
+  },
+  migration: {
+    title: "Migration from the legacy schema (0001 adopt + 0002 + 0003)",
+    description:
+      "A generated legacy database (bench/legacyData.ts) is copied from a template; one copy is migrated by " +
+      "the real migration (`Migrations.run`, steps 0001-0003, in a child Node process so that its peak RSS is " +
+      "the migration's alone), the other by the same transformation written as plain SQL in one transaction " +
+      "(bench/plainSql.ts). Both are timed from BEGIN to COMMIT; each run checks that files and file_versions " +
+      "kept every row and that document_changes has one `created` row per document. Two sizes: the given " +
+      "number of documents (about 2 versions each) and a tenth of it, to see how time and memory grow with size.",
+    size: "documents of the large size (default 1,000,000; the small size is a tenth)",
+    run: async ({ log, runs, size, smoke, url }) => {
+      const result = await runMigrationBench({ documents: size ?? (smoke ? 2_000 : 1_000_000), runs: runs ?? (smoke ? 1 : 3), log, url })
+      const [small, large] = result.sizes
+      const peak = (s: typeof large) => median(s!.runs.map((r) => r.maxRssMb))
+      return {
+        markdown: `${formatMigrationBench(result)}\n\n${readingTheRatio}`,
+        figures: [
+          atMost(
+            `migration of ${large!.documents.toLocaleString("en-US")} documents / the same in plain SQL`,
+            median(large!.runs.map((r) => r.ratio)),
+            2
+          ),
+          {
+            ...atMost(
+              `migration peak RSS at ${large!.documents.toLocaleString("en-US")} / at ${small!.documents.toLocaleString("en-US")} documents`,
+              peak(large) / peak(small),
+              1.5
+            ),
+            display: `${(peak(large) / peak(small)).toFixed(2)} (${peak(small).toFixed(0)} → ${peak(large).toFixed(0)} MB)`
+          }
+        ]
+      }
+    }
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * Bulk writes: N versions (half as many new documents, two versions each) in
+ * one call or transaction:
+ *
+ * - `Documents.putMany` into the database with the change-feed triggers
+ *   against a bare `pg` multi-row INSERT (`INSERT ... SELECT FROM unnest`) of
+ *   the same rows into an identical database without them;
+ * - the trigger cost: that bare INSERT with the triggers against without.
+ */
+import { randomUUID } from "node:crypto"
+import pg from "pg"
+import * as Documents from "../src/Documents.js"
+import { documentsRuntime, median, withStores } from "./stores.js"
+
+export interface BulkOptions {
+  readonly serverUrl: string
+  readonly versions: number
+  readonly runs: number
+  readonly log: (line: string) => void
+}
+
+export interface BulkRun {
+  readonly service: number
+  readonly bare: number
+  readonly bareWithoutTriggers: number
+}
+
+export interface BulkResult {
+  readonly versions: number
+  readonly documents: number
+  readonly runs: ReadonlyArray<BulkRun>
+}
+
+type Side = keyof BulkRun
+
+interface Batch {
+  readonly requests: ReadonlyArray<Documents.PutRequest>
+  readonly files: ReadonlyArray<ReadonlyArray<unknown>>
+  readonly versions: ReadonlyArray<ReadonlyArray<unknown>>
+}
+
+const workspaces = Array.from({ length: 10 }, () => randomUUID())
+
+/** The same import as requests (for the service) and as column arrays (for bare pg). */
+const batch = (label: string, versions: number): Batch => {
+  const documents = Math.ceil(versions / 2)
+  const file = { id: [] as Array<string>, workspace: [] as Array<string>, name: [] as Array<string>, key: [] as Array<string> }
+  const version = {
+    id: [] as Array<string>, file: [] as Array<string>, no: [] as Array<number>, key: [] as Array<string>, size: [] as Array<string>
+  }
+  const requests: Array<Documents.PutRequest> = []
+  for (let d = 0; d < documents; d++) {
+    const workspaceId = workspaces[d % workspaces.length]!
+    const name = `${label}-${d}.csv`
+    const id = randomUUID()
+    file.id.push(id)
+    file.workspace.push(workspaceId)
+    file.name.push(name)
+    file.key.push(name.toLowerCase())
+    for (let n = 1; n <= 2 && requests.length < versions; n++) {
+      const storageKey = `bench/bulk/${label}/${d}/${n}`
+      const versionId = randomUUID()
+      requests.push({ kind: "input", workspaceId, name, version: { id: versionId, storageKey, byteSize: 1000 + d } })
+      version.id.push(versionId)
+      version.file.push(id)
+      version.no.push(n)
+      version.key.push(storageKey)
+      version.size.push(String(1000 + d))
+    }
+  }
+  return {
+    requests,
+    files: [file.id, file.workspace, file.name, file.key],
+    versions: [version.id, version.file, version.no, version.key, version.size]
+  }
+}
+
+/** One transaction, two multi-row INSERTs. */
+const bareInsert = async (client: pg.Client, rows: Batch) => {
+  await client.query("BEGIN")
+  await client.query(
+    `INSERT INTO files (id, workspace_id, kind, name, name_key)
+     SELECT id, workspace_id, 'input', name, name_key
+     FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) AS t(id, workspace_id, name, name_key)`,
+    rows.files as Array<unknown>
+  )
+  await client.query(
+    `INSERT INTO file_versions (id, file_id, version_no, storage_key, byte_size)
+     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::bigint[])`,
+    rows.versions as Array<unknown>
+  )
+  await client.query("COMMIT")
+}
+
+export const runBulkBench = (options: BulkOptions): Promise<BulkResult> =>
+  withStores(options.serverUrl, "bench_bulk", async ({ withTriggers, withoutTriggers }) => {
+    const { log, versions } = options
+    const runtime = documentsRuntime(withTriggers, 2)
+    const clients = [new pg.Client({ connectionString: withTriggers }), new pg.Client({ connectionString: withoutTriggers })] as const
+    try {
+      await Promise.all(clients.map((client) => client.connect()))
+      const documents = await runtime.runPromise(Documents.Documents)
+      const sides: Record<Side, (rows: Batch) => Promise<unknown>> = {
+        service: (rows) => runtime.runPromise(documents.putMany(rows.requests)),
+        bare: (rows) => bareInsert(clients[0], rows),
+        bareWithoutTriggers: (rows) => bareInsert(clients[1], rows)
+      }
+      const order: ReadonlyArray<Side> = ["service", "bare", "bareWithoutTriggers"]
+      const timed = async (side: Side, rows: Batch) => {
+        const started = performance.now()
+        await sides[side](rows)
+        return versions / ((performance.now() - started) / 1000)
+      }
+      for (const side of order) await timed(side, batch(`warm-${side}`, Math.min(versions, 5_000)))
+      const runs: Array<BulkRun> = []
+      for (let run = 0; run < options.runs; run++) {
+        const rotated = [...order.slice(run % 3), ...order.slice(0, run % 3)]
+        const result = {} as Record<Side, number>
+        for (const side of rotated) {
+          const rows = batch(`run${run}-${side}`, versions)
+          result[side] = await timed(side, rows)
+        }
+        runs.push(result)
+        log(
+          `bulk run ${run + 1}: putMany ${result.service.toFixed(0)} versions/s, bare INSERT ${result.bare.toFixed(0)}/s, ` +
+            `bare INSERT without change-feed triggers ${result.bareWithoutTriggers.toFixed(0)}/s`
+        )
+      }
+      return { versions, documents: Math.ceil(versions / 2), runs }
+    } finally {
+      await Promise.all(clients.map((client) => client.end().catch(() => {})))
+      await runtime.dispose()
+    }
+  })
+
+export const serviceRatio = (run: BulkRun) => run.service / run.bareWithoutTriggers
+export const triggerRatio = (run: BulkRun) => run.bare / run.bareWithoutTriggers
+
+export const formatBulk = (result: BulkResult) => {
+  const row = (label: string, r: BulkRun, s: number, t: number) =>
+    `| ${label} | ${r.service.toFixed(0)} | ${r.bare.toFixed(0)} | ${r.bareWithoutTriggers.toFixed(0)} | ${s.toFixed(2)} | ${t.toFixed(2)} |`
+  return [
+    `${result.versions.toLocaleString("en-US")} versions of ${result.documents.toLocaleString("en-US")} new documents ` +
+      "(two each, ten workspaces) per side per run, one call or one transaction each.",
+    "",
+    "| run | putMany, versions/s | bare INSERT with triggers, versions/s | bare INSERT without change-feed triggers, versions/s | putMany / bare without triggers (target >= 0.85) | with / without triggers (target >= 0.9) |",
+    "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...result.runs.map((r, i) => row(String(i + 1), r, serviceRatio(r), triggerRatio(r))),
+    row("**median**", {
+      service: median(result.runs.map((r) => r.service)),
+      bare: median(result.runs.map((r) => r.bare)),
+      bareWithoutTriggers: median(result.runs.map((r) => r.bareWithoutTriggers))
+    }, median(result.runs.map(serviceRatio)), median(result.runs.map(triggerRatio)))
+  ].join("\n")
+}

@@ -1,0 +1,110 @@
+/**
+ * Migrated databases for the write benchmarks, and the bare-pg statements
+ * that `Documents.put` / `putMany` send, for the baselines.
+ */
+import { randomUUID } from "node:crypto"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Redacted from "effect/Redacted"
+import pg from "pg"
+import * as Database from "../src/Database.js"
+import * as Documents from "../src/Documents.js"
+import * as Migrations from "../src/Migrations.js"
+import { createDatabase, databaseUrl, dropDatabase, uniqueName, withClient } from "./server.js"
+
+const quiet = Logger.minimumLogLevel(LogLevel.Warning)
+
+/** The change-feed triggers (0003); the content-type check trigger (0002) stays in both databases. */
+export const changeFeedTriggers = [
+  ["files", "files_changes_insert"],
+  ["files", "files_changes_update"],
+  ["files", "files_changes_delete"],
+  ["file_versions", "file_versions_changes_insert"]
+] as const
+
+/**
+ * Two migrated databases on the server, identical except that the second has
+ * no change-feed triggers; dropped afterwards.
+ */
+export const withStores = async <A>(
+  serverUrl: string,
+  prefix: string,
+  body: (urls: { readonly withTriggers: string; readonly withoutTriggers: string }) => Promise<A>
+): Promise<A> => {
+  const names = [uniqueName(`${prefix}_trig`), uniqueName(`${prefix}_notrig`)] as const
+  try {
+    const [withTriggers, withoutTriggers] = await Promise.all(names.map(async (name) => {
+      await createDatabase(serverUrl, name)
+      const url = databaseUrl(serverUrl, name)
+      const runtime = ManagedRuntime.make(Database.layer({ url: Redacted.make(url), maxConnections: 1 }).pipe(Layer.provide(quiet)))
+      try {
+        await runtime.runPromise(Migrations.run())
+      } finally {
+        await runtime.dispose()
+      }
+      return url
+    })) as unknown as [string, string]
+    await withClient(withoutTriggers, async (client) => {
+      for (const [table, trigger] of changeFeedTriggers) await client.query(`DROP TRIGGER ${trigger} ON ${table}`)
+    })
+    return await body({ withTriggers, withoutTriggers })
+  } finally {
+    for (const name of names) await dropDatabase(serverUrl, name)
+  }
+}
+
+/** A runtime with the documents service on a pool of `connections`. */
+export const documentsRuntime = (url: string, connections: number) =>
+  ManagedRuntime.make(
+    Documents.layer.pipe(
+      Layer.provideMerge(Database.layer({ url: Redacted.make(url), maxConnections: connections })),
+      Layer.provide(quiet)
+    )
+  )
+
+export const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted.length === 0 ? NaN : sorted[Math.floor(sorted.length / 2)]!
+}
+
+export const newVersion = (i: number) => ({ storageKey: `bench/${i}/${randomUUID()}`, byteSize: 1000 + i })
+
+/** What `put` sends for a new input: BEGIN, the upsert, the version insert, COMMIT. */
+export const barePut = async (pool: pg.Pool, workspaceId: string, name: string, version: ReturnType<typeof newVersion>) => {
+  const client = await pool.connect()
+  try {
+    await client.query("BEGIN")
+    const { rows: [file] } = await client.query(
+      `INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
+       VALUES ($1, $2, 'input', $3, $4, NULL, NULL)
+       ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
+       RETURNING *`,
+      [randomUUID(), workspaceId, name, name.toLowerCase()]
+    )
+    await client.query(
+      `INSERT INTO file_versions (id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256)
+       SELECT $1, $2, coalesce(max(version_no), 0) + 1, $3, NULL, NULL, $4, NULL
+       FROM file_versions WHERE file_id = $2
+       RETURNING *`,
+      [randomUUID(), file.id, version.storageKey, version.byteSize]
+    )
+    await client.query("COMMIT")
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => {})
+    throw error
+  } finally {
+    client.release()
+  }
+}
+
+/** Runs `count` calls over `lanes` concurrent lanes; returns calls per second. */
+export const timedLanes = async (count: number, lanes: number, call: (i: number) => Promise<unknown>) => {
+  let next = 0
+  const started = performance.now()
+  await Promise.all(Array.from({ length: lanes }, async () => {
+    while (next < count) await call(next++)
+  }))
+  return count / ((performance.now() - started) / 1000)
+}
