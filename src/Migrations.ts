@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Record from "effect/Record"
 import * as Schema from "effect/Schema"
 import { migrations as history } from "../migrations/index.js"
+import * as Database from "./Database.js"
 
 export { UnrecognisedSchema } from "../migrations/0001_legacy_baseline.js"
 
@@ -119,7 +120,8 @@ export const run = (
       applied.push(step)
       return options.onApplied ? options.onApplied(step) : Effect.void
     })
-    yield* sql.withTransaction(Effect.gen(function*() {
+    // Steps may run for minutes on a large deployment: no statement timeout inside (Database.ts).
+    yield* sql.withTransaction(Database.withoutStatementTimeout(Effect.gen(function*() {
       const [lock] = yield* sql<{ free: boolean }>`SELECT pg_try_advisory_xact_lock(${lockKey}) AS free`
       if (!lock!.free) {
         yield* Effect.logInfo("another migrate is running; waiting for it to finish")
@@ -133,7 +135,7 @@ export const run = (
           name text NOT NULL
         )`
       yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations), table })
-    })).pipe(
+    }))).pipe(
       Effect.catchAllDefect(recoverFailure),
       Effect.catchTag("MigrationError", (error) =>
         Effect.fail(new MigrationFailed({ migration: "(history)", message: error.message })))
