@@ -421,7 +421,26 @@ export const make = (options: Options = {}): Effect.Effect<
           return [...events, FeedEvent.CaughtUp({ cursor: cursor(), stall: yield* stallNow })]
         })
 
+        // A gap between where we are and where a tail batch starts (we joined late, or dropped
+        // batches while slow): read it ourselves first, one batch per pull, so that memory does
+        // not grow with the gap; the tail batch waits in `pending` meanwhile.
+        let pending: TailBatch | undefined
+        const deliverBatch = (batch: TailBatch) =>
+          Effect.gen(function*() {
+            pending = undefined
+            const events: Array<FeedEvent> = []
+            if (Cursor.compare(batch.from, position) > 0) {
+              const own = yield* readOwn(batch.from)
+              events.push(...own.events)
+              if (!own.exhausted) pending = batch
+            }
+            if (pending === undefined) events.push(...deliver(batch.changes))
+            if (events.length > 0) lastSignal = Date.now()
+            return events
+          })
+
         const follow = Effect.gen(function*() {
+          if (pending !== undefined) return yield* deliverBatch(pending)
           const wait = Duration.millis(Math.max(0, Duration.toMillis(heartbeatInterval) - (Date.now() - lastSignal)))
           const next = yield* Queue.take(subscription).pipe(Effect.timeout(wait), Effect.option)
           if (Option.isNone(next)) {
@@ -432,17 +451,7 @@ export const make = (options: Options = {}): Effect.Effect<
           const problem = expired({ epoch, ...position }, batch)
           if (Option.isSome(problem)) return yield* problem.value
           if (Cursor.compare(batch.to, position) <= 0) return []
-          const events: Array<FeedEvent> = []
-          // A gap between where we are and where the batch starts (we joined late, or
-          // dropped batches while slow): read it ourselves first.
-          while (Cursor.compare(batch.from, position) > 0) {
-            const own = yield* readOwn(batch.from)
-            events.push(...own.events)
-            if (own.exhausted) break
-          }
-          events.push(...deliver(batch.changes))
-          if (events.length > 0) lastSignal = Date.now()
-          return events
+          return yield* deliverBatch(batch)
         })
 
         return Stream.repeatEffectChunk(
@@ -553,10 +562,10 @@ export const make = (options: Options = {}): Effect.Effect<
                 Effect.repeat(Schedule.spaced(Duration.divide(lease, 3).pipe(Option.getOrElse(() => lease)))),
                 Effect.zipRight(Effect.never)
               )
-            ),
-            Effect.ensuring(release)
+            )
           )
-        })
+          // Also when interrupted while acquiring: the INSERT may have taken the lease already.
+        }).pipe(Effect.ensuring(release))
         // A failing handler: start again from the last checkpoint, with backoff.
         return yield* run.pipe(
           Effect.retry({
