@@ -10,11 +10,13 @@ import simplifyFiles from "./0002_simplify_files.js"
 import documentChanges from "./0003_document_changes.js"
 import documentIndexes from "./0004_document_indexes.js"
 import documentConsumers from "./0005_document_consumers.js"
+import tenantIsolation from "./0006_tenant_isolation.js"
 
 export const migrations: Readonly<Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>> = {
   "0001_legacy_baseline": legacyBaseline,
   "0002_simplify_files": simplifyFiles,
   "0003_document_changes": documentChanges,
   "0004_document_indexes": documentIndexes,
-  "0005_document_consumers": documentConsumers
+  "0005_document_consumers": documentConsumers,
+  "0006_tenant_isolation": tenantIsolation
 }

@@ -34,6 +34,7 @@ import { WorkspaceId } from "./Ids.js"
 import * as Cursor from "./internal/cursor.js"
 import { decodeInput } from "./internal/validation.js"
 import * as Wakeup from "./internal/wakeup.js"
+import * as TenantIsolation from "./TenantIsolation.js"
 
 // ---------------------------------------------------------------------------
 // Stream elements
@@ -233,6 +234,9 @@ const persistently = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, Exclu
     Exclude<E, SqlError>
   >
 
+const workspaceRequired = () =>
+  new InvalidInput({ field: "workspaceId", message: "is required under tenant isolation: a stream reads one workspace" })
+
 const databaseError = (error: SqlError) =>
   new DatabaseError({
     message: [error.message, (error.cause as { message?: string } | undefined)?.message].filter(Boolean).join(": ")
@@ -249,6 +253,10 @@ export const make = (options: Options = {}): Effect.Effect<
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const pg = yield* PgClient.PgClient
+    // Under tenant isolation no statement may read across workspaces: each live stream reads its
+    // own workspace (with the workspace set) when the tail wakes it, instead of sharing the tail's reads.
+    const isolated = (yield* TenantIsolation.TenantIsolation).enabled
+    const isolation = TenantIsolation.scoping(sql, isolated)
     const pollInterval = Duration.decode(options.pollInterval ?? Duration.millis(100))
     const batchSize = options.batchSize ?? 1000
     const heartbeatInterval = Duration.decode(options.heartbeatInterval ?? Duration.seconds(5))
@@ -257,7 +265,8 @@ export const make = (options: Options = {}): Effect.Effect<
     const read = (after: Cursor.Position, filter: Filter, limit: number, until?: Cursor.Position) =>
       Effect.gen(function*() {
         // One statement, one snapshot: the feed row, the horizon and the changes agree.
-        const rows = yield* sql<
+        // Under isolation, without a workspace the policies let nothing through.
+        const rows = yield* isolation.scoped(filter.workspaceId ?? "")(sql<
           { feedEpoch: string; horizonTxId: string | null; horizonId: bigint | null; xmin: string; id: bigint | null }
         >`
           SELECT f.epoch AS feed_epoch, f.horizon_tx_id::text AS horizon_tx_id, f.horizon_id, h.xmin::text AS xmin,
@@ -274,7 +283,7 @@ export const make = (options: Options = {}): Effect.Effect<
             ORDER BY c.tx_id, c.id
             LIMIT ${limit}
           ) c ON true
-          ORDER BY c.tx_id, c.id`
+          ORDER BY c.tx_id, c.id`)
         const [first] = rows
         const changes = first!.id === null ? [] : decodeChanges(rows)
         return {
@@ -322,6 +331,8 @@ export const make = (options: Options = {}): Effect.Effect<
     const subscribers = yield* Ref.make(0)
     const wakeups = yield* Queue.sliding<void>(1)
     const tailStall = yield* Ref.make<Stall | null>(null)
+    // Under isolation the tail publishes only this: "something may have changed, read your workspace".
+    const tick: TailBatch = { epoch: "", horizon: null, from: { txId: 0n, id: 0n }, to: { txId: 0n, id: 0n }, changes: [] }
 
     if (options.wakeups ?? true) yield* Wakeup.listen(pg.config, () => Queue.unsafeOffer(wakeups, undefined))
 
@@ -331,6 +342,15 @@ export const make = (options: Options = {}): Effect.Effect<
       for (;;) {
         if ((yield* Ref.get(subscribers)) === 0) {
           position = null
+          yield* Queue.take(wakeups).pipe(Effect.timeout(pollInterval), Effect.ignore)
+          continue
+        }
+        if (isolated) {
+          yield* PubSub.publish(tail, tick)
+          if (Date.now() - lastStallCheck >= Duration.toMillis(heartbeatInterval)) {
+            lastStallCheck = Date.now()
+            yield* Ref.set(tailStall, yield* stallNow)
+          }
           yield* Queue.take(wakeups).pipe(Effect.timeout(pollInterval), Effect.ignore)
           continue
         }
@@ -378,12 +398,15 @@ export const make = (options: Options = {}): Effect.Effect<
     const stream = (input: StreamRequest): Stream.Stream<FeedEvent, InvalidInput | InvalidCursor | CursorExpired> =>
       Stream.unwrapScoped(Effect.gen(function*() {
         const request = yield* decodeInput(StreamRequest)(input)
+        if (isolated && request.workspaceId === undefined) return yield* workspaceRequired()
         const filter: Filter = { workspaceId: request.workspaceId, kind: request.kind }
         const start = yield* resolveStart(request.from)
         const subscription = yield* subscribe
         const epoch = start.epoch
         let position: Cursor.Position = start
         let live = false
+        // Under isolation: the last read of our workspace was a full batch, read on without waiting.
+        let behind = false
         let lastSignal = Date.now()
         const cursor = () => Cursor.encode({ epoch, ...position })
 
@@ -421,6 +444,14 @@ export const make = (options: Options = {}): Effect.Effect<
           return [...events, FeedEvent.CaughtUp({ cursor: cursor(), stall: yield* stallNow })]
         })
 
+        // Under isolation: our own workspace, up to the horizon, one batch at a time.
+        const followOwn = Effect.gen(function*() {
+          const { events, exhausted } = yield* readOwn()
+          behind = !exhausted
+          if (events.length > 0) lastSignal = Date.now()
+          return events
+        })
+
         // A gap between where we are and where a tail batch starts (we joined late, or dropped
         // batches while slow): read it ourselves first, one batch per pull, so that memory does
         // not grow with the gap; the tail batch waits in `pending` meanwhile.
@@ -440,12 +471,17 @@ export const make = (options: Options = {}): Effect.Effect<
           })
 
         const follow = Effect.gen(function*() {
+          if (behind) return yield* followOwn
           if (pending !== undefined) return yield* deliverBatch(pending)
           const wait = Duration.millis(Math.max(0, Duration.toMillis(heartbeatInterval) - (Date.now() - lastSignal)))
           const next = yield* Queue.take(subscription).pipe(Effect.timeout(wait), Effect.option)
           if (Option.isNone(next)) {
             lastSignal = Date.now()
             return [FeedEvent.Heartbeat({ cursor: cursor(), stall: yield* Ref.get(tailStall) })]
+          }
+          if (isolated) {
+            yield* Queue.takeAll(subscription) // ticks that queued up meanwhile: one read covers them
+            return yield* followOwn
           }
           const batch = next.value
           const problem = expired({ epoch, ...position }, batch)
@@ -507,6 +543,7 @@ export const make = (options: Options = {}): Effect.Effect<
         if (request.name.trim() === "") {
           return yield* new InvalidInput({ field: "name", message: "must not be empty" })
         }
+        if (isolated && request.workspaceId === undefined) return yield* workspaceRequired()
         const owner = randomUUID()
         const lease = Duration.decode(request.leaseDuration ?? Duration.seconds(10))
         const leaseSeconds = Duration.toMillis(lease) / 1000

@@ -26,6 +26,7 @@ import * as PageToken from "./internal/pageToken.js"
 import { decodeInput } from "./internal/validation.js"
 import * as Wakeup from "./internal/wakeup.js"
 import * as NameKey from "./NameKey.js"
+import * as TenantIsolation from "./TenantIsolation.js"
 import { Version } from "./Version.js"
 
 // ---------------------------------------------------------------------------
@@ -306,6 +307,23 @@ const databaseError = (error: SqlError) =>
     message: [error.message, (error.cause as { message?: string } | undefined)?.message].filter(Boolean).join(": ")
   })
 
+const versionTaken = (versionId: string | null) =>
+  new Conflict({
+    message: `${versionId === null ? "a version id of this request" : `version ${versionId}`} was already written ` +
+      `with a different document; a retry must repeat the original write exactly`
+  })
+
+// Under tenant isolation a transaction sees one workspace, so a bulk write names one.
+const oneWorkspace = (requests: ReadonlyArray<Put>) => {
+  const other = requests.findIndex((request) => request.workspaceId !== requests[0]!.workspaceId)
+  return other < 0 ? Effect.void : Effect.fail(
+    new InvalidInput({
+      field: `${other}.workspaceId`,
+      message: "must be the workspace of the first write: under tenant isolation one putMany writes to one workspace"
+    })
+  )
+}
+
 const notFound = (documentId: string) =>
   new DocumentNotFound({ documentId, message: `no document ${documentId} in this workspace` })
 
@@ -350,6 +368,8 @@ const contentTypeOf = (request: Put) =>
  */
 export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
+  // Tenant isolation: each operation's statements run with its workspace set; when off, nothing is added.
+  const isolation = TenantIsolation.scoping(sql, (yield* TenantIsolation.TenantIsolation).enabled)
   // After each commit, a hint for change-feed tails in this and other processes.
   const wakeup = yield* Wakeup.makeNotifier
 
@@ -401,7 +421,10 @@ export const make = Effect.gen(function*() {
         FROM file_versions WHERE file_id = ${document.id}
         RETURNING *`
       return { document, version: yield* decodeVersion(versionRow), replayed: false } satisfies Written
-    }).pipe(sql.withTransaction, Effect.tap((written) => written.replayed ? Effect.void : wakeup.notify))
+    }).pipe(
+      isolation.transaction(request.workspaceId),
+      Effect.tap((written) => written.replayed ? Effect.void : wakeup.notify)
+    )
 
   const put = (input: PutRequest) =>
     decodeInput(PutRequest)(input).pipe(
@@ -411,6 +434,11 @@ export const make = Effect.gen(function*() {
           Effect.catchIf(
             (error) => error instanceof SqlError && pgCode(error).constraint === "file_versions_pkey",
             () => write(request)
+          ),
+          // Still taken on the second try: by a write this role cannot see (another workspace, under isolation).
+          Effect.catchIf(
+            (error) => error instanceof SqlError && pgCode(error).constraint === "file_versions_pkey",
+            () => Effect.fail(versionTaken(request.version.id ?? null))
           )
         )
       )
@@ -527,18 +555,25 @@ export const make = Effect.gen(function*() {
         }
       })
     }).pipe(
-      sql.withTransaction,
+      // Under isolation a call holds one workspace's writes (putMany checks it).
+      isolation.transaction(requests[0]!.workspaceId),
       Effect.tap((imported) => imported.some((i) => !i.replayed) ? wakeup.notify : Effect.void)
     )
 
   const putMany = (input: ReadonlyArray<PutRequest>) =>
     decodeInput(PutManyRequest)(input).pipe(
+      Effect.tap((requests) => isolation.enabled ? oneWorkspace(requests) : Effect.void),
       Effect.flatMap((requests) =>
         writeMany(requests).pipe(
           // A concurrent writer used one of our version ids first: the retry replays or conflicts.
           Effect.catchIf(
             (error) => error instanceof SqlError && pgCode(error).constraint === "file_versions_pkey",
             () => writeMany(requests)
+          ),
+          // Still taken: by a write this role cannot see (another workspace, under isolation).
+          Effect.catchIf(
+            (error) => error instanceof SqlError && pgCode(error).constraint === "file_versions_pkey",
+            () => Effect.fail(versionTaken(null))
           )
         )
       )
@@ -546,15 +581,15 @@ export const make = Effect.gen(function*() {
 
   const get = (ref: DocumentRef) =>
     decodeInput(DocumentRef)(ref).pipe(
-      Effect.flatMap(({ documentId, workspaceId }) => documentRow(workspaceId, documentId))
+      Effect.flatMap(({ documentId, workspaceId }) => isolation.scoped(workspaceId)(documentRow(workspaceId, documentId)))
     )
 
   const find = (input: FindRequest) =>
     decodeInput(FindRequest)(input).pipe(
       Effect.flatMap((request) =>
-        sql`
+        isolation.scoped(request.workspaceId)(sql`
           SELECT * FROM files
-          WHERE workspace_id = ${request.workspaceId} AND kind = ${request.kind} AND name_key = ${findKey(request)}`
+          WHERE workspace_id = ${request.workspaceId} AND kind = ${request.kind} AND name_key = ${findKey(request)}`)
       ),
       Effect.flatMap((rows) =>
         rows.length === 0
@@ -574,7 +609,9 @@ export const make = Effect.gen(function*() {
       const direction = sql.literal(newest ? "DESC" : "ASC")
       // The page and the feed position come from one snapshot: streaming from `cursor`
       // misses nothing that happened after this page was read.
-      const rows = yield* sql<{ feedEpoch: string; feedXmin: string; position: string; id: string | null }>`
+      const rows = yield* isolation.scoped(request.workspaceId)(sql<
+        { feedEpoch: string; feedXmin: string; position: string; id: string | null }
+      >`
         WITH feed AS (SELECT epoch, pg_snapshot_xmin(pg_current_snapshot())::text AS xmin FROM document_feed)
         SELECT feed.epoch AS feed_epoch, feed.xmin AS feed_xmin, page.*
         FROM feed LEFT JOIN LATERAL (
@@ -591,7 +628,7 @@ export const make = Effect.gen(function*() {
           ORDER BY created_at ${direction}, id ${direction}
           LIMIT ${request.limit + 1}
         ) page ON true
-        ORDER BY page.created_at ${direction}, page.id ${direction}`
+        ORDER BY page.created_at ${direction}, page.id ${direction}`)
       const [feed] = rows
       const found = rows.filter((row) => row.id !== null)
       const page = found.slice(0, request.limit)
@@ -608,7 +645,9 @@ export const make = Effect.gen(function*() {
   const delete_ = (ref: DocumentRef) =>
     decodeInput(DocumentRef)(ref).pipe(
       Effect.flatMap(({ documentId, workspaceId }) =>
-        sql`DELETE FROM files WHERE id = ${documentId} AND workspace_id = ${workspaceId} RETURNING id`.pipe(
+        isolation.scoped(workspaceId)(
+          sql`DELETE FROM files WHERE id = ${documentId} AND workspace_id = ${workspaceId} RETURNING id`
+        ).pipe(
           Effect.flatMap((rows) => rows.length === 0 ? Effect.fail(notFound(documentId)) : wakeup.notify)
         )
       )
@@ -622,7 +661,8 @@ export const make = Effect.gen(function*() {
       ORDER BY v.version_no ${sql.literal(only?.latest ? "DESC LIMIT 1" : "ASC")}`.pipe(
       Effect.flatMap((rows) => Effect.forEach(rows, (row) => decodeVersion(row))),
       // No rows: either no such document here, or no such version of it.
-      Effect.tap((versions) => versions.length === 0 ? documentRow(workspaceId, documentId) : Effect.void)
+      Effect.tap((versions) => versions.length === 0 ? documentRow(workspaceId, documentId) : Effect.void),
+      isolation.scoped(workspaceId)
     )
 
   const versions = (ref: DocumentRef) =>

@@ -343,7 +343,7 @@ describe("migrations", () => {
                 (SELECT count(*)::int FROM document_changes) AS changes,
                 (SELECT count(DISTINCT document_id)::int FROM document_changes) AS documents`
       )
-      expect(rows[0]).toEqual({ steps: 5, files: rows[0].files, changes: rows[0].files, documents: rows[0].files })
+      expect(rows[0]).toEqual({ steps: 6, files: rows[0].files, changes: rows[0].files, documents: rows[0].files })
     })
   })
 
@@ -379,9 +379,9 @@ describe("migrations", () => {
       await withClient(url, fillMessyData)
       const failingLast = {
         ...history,
-        "0005_document_consumers": Effect.zipRight(history["0005_document_consumers"]!, Effect.fail(new Error("injected")))
+        "0006_tenant_isolation": Effect.zipRight(history["0006_tenant_isolation"]!, Effect.fail(new Error("injected")))
       }
-      await expectUnchangedAfter(url, { migrations: failingLast }, "0005_document_consumers")
+      await expectUnchangedAfter(url, { migrations: failingLast }, "0006_tenant_isolation")
     })
   })
 
@@ -407,13 +407,13 @@ describe("migrations", () => {
     const before = await migrateProcess(url, "status")
     expect(before.code).toBe(0)
     expect(before.stdout).toMatch(/pending +0001_legacy_baseline/)
-    expect(before.stdout).toMatch(/0 applied, 5 pending/)
+    expect(before.stdout).toMatch(/0 applied, 6 pending/)
     await migrate(url)
     const after = await migrateProcess(url, "status")
-    expect(after.stdout).toMatch(/applied +0005_document_consumers/)
-    expect(after.stdout).toMatch(/5 applied, 0 pending/)
+    expect(after.stdout).toMatch(/applied +0006_tenant_isolation/)
+    expect(after.stdout).toMatch(/6 applied, 0 pending/)
     const again = await migrateProcess(url)
     expect(again).toMatchObject({ code: 0 })
-    expect(again.stdout).toMatch(/Nothing pending: the database is at 0005_document_consumers/)
+    expect(again.stdout).toMatch(/Nothing pending: the database is at 0006_tenant_isolation/)
   })
 })

@@ -11,8 +11,8 @@ describe("examples", () => {
     const { stdout } = await run(process.execPath, ["--import", "tsx", "examples/migrate-programmatically.ts"], {
       env: { ...process.env, DATABASE_URL: url }
     })
-    expect(stdout).toMatch(/applied 0005_document_consumers in \d+ ms/)
-    expect(stdout).toMatch(/5 applied now; 5 applied in total, 0 pending/)
+    expect(stdout).toMatch(/applied 0006_tenant_isolation in \d+ ms/)
+    expect(stdout).toMatch(/6 applied now; 6 applied in total, 0 pending/)
     expect(stdout).toMatch(/tables: document_changes, document_consumers, document_feed, effect_sql_migrations, file_versions, files/)
   })
 })
