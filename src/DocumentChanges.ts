@@ -583,14 +583,19 @@ export const make = (options: Options = {}): Effect.Effect<
 
         const run = Effect.gen(function*() {
           const from = yield* persistently(acquire)
+          let stored = from
           return yield* stream({ from, workspaceId: request.workspaceId, kind: request.kind }).pipe(
-            Stream.filterMap((event) => event._tag === "Change" ? Option.some(event) : Option.none()),
             Stream.groupedWithin(maxBatch, Duration.millis(50)),
             Stream.mapEffect((batch) => {
               const events = Chunk.toReadonlyArray(batch)
-              return request.handler(events.map((event) => event.change)).pipe(
-                Effect.zipRight(persistently(checkpoint(events[events.length - 1]!.cursor)))
-              )
+              const changes = events.flatMap((event) => event._tag === "Change" ? [event.change] : [])
+              // The signals' cursors move the checkpoint too: a filtered consumer whose last own change is
+              // old stays above the retention horizon while it is caught up (else its next start expires).
+              const cursor = events[events.length - 1]!.cursor
+              const save = cursor === stored
+                ? Effect.void
+                : Effect.tap(persistently(checkpoint(cursor)), () => Effect.sync(() => (stored = cursor)))
+              return changes.length === 0 ? save : Effect.zipRight(request.handler(changes), save)
             }),
             Stream.runDrain,
             // The lease is renewed while the stream runs; losing it stops the stream.

@@ -8,18 +8,21 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import pg from "pg"
 import type { Change } from "../src/Change.js"
 import * as Database from "../src/Database.js"
 import * as DocumentChanges from "../src/DocumentChanges.js"
 import * as Documents from "../src/Documents.js"
+import * as Cursor from "../src/internal/cursor.js"
 import * as Embedded from "../src/internal/embedded.js"
 import * as Migrations from "../src/Migrations.js"
 import { createDatabase, withClient } from "./support/Database.js"
@@ -502,6 +505,62 @@ describe("DocumentChanges", () => {
         for (const id of ids) expect(handled.has(`${id}:created`) && handled.has(`${id}:version_added`)).toBe(true)
         yield* Fiber.interrupt(waiting === "a" ? a : b)
         yield* Effect.promise(() => other.dispose())
+        yield* Effect.promise(() => runtime.dispose())
+      }), { timeout: 60_000 })
+
+    // Found while building the soak (soak/soak.ts): a filtered consumer's checkpoint stayed at its last
+    // matching change, so after a prune a caught-up consumer got CursorExpired on its next start.
+    it.live("keep a filtered consumer's checkpoint moving while other workspaces change, so a caught-up consumer survives prune", () =>
+      Effect.gen(function*() {
+        const { runtime, url } = yield* Effect.promise(() => store({ heartbeatInterval: Duration.millis(100) }))
+        const workspaceId = randomUUID()
+        const otherWorkspace = randomUUID()
+        const program = Effect.gen(function*() {
+          const feed = yield* DocumentChanges.DocumentChanges
+          const handled = new Set<string>()
+          const consumer = feed.consume({
+            name: "quiet-workspace",
+            workspaceId,
+            handler: (changes) => Effect.sync(() => changes.forEach((change) => handled.add(`${change.documentId}:${change.op}`)))
+          })
+          const stored = () =>
+            withClient(url, async (client) =>
+              (await client.query(`SELECT cursor FROM document_consumers WHERE name = 'quiet-workspace'`)).rows[0]?.cursor as string | undefined)
+          const first = yield* Effect.fork(consumer)
+          const mine = yield* putInput(workspaceId)
+          while (!handled.has(`${mine.document.id}:version_added`)) yield* Effect.sleep(Duration.millis(20))
+          // Only the other workspace changes from here on: nothing for this consumer's handler.
+          for (let i = 0; i < 5; i++) yield* putInput(otherWorkspace)
+          const [last] = yield* Effect.promise(() =>
+            withClient(url, async (client) =>
+              (await client.query(
+                `SELECT tx_id::text AS tx, id::text FROM document_changes WHERE workspace_id = $1 ORDER BY tx_id DESC, id DESC LIMIT 1`,
+                [otherWorkspace]
+              )).rows)
+          )
+          const otherLast = { txId: BigInt(last.tx), id: BigInt(last.id) }
+          // The checkpoint follows the feed (within a few heartbeats), not only the consumer's own changes.
+          const caughtUp = yield* Effect.promise(stored).pipe(
+            Effect.repeat({
+              until: (cursor) => cursor !== undefined && Cursor.compare(Either.getOrThrow(Cursor.decode(cursor)), otherLast) >= 0,
+              schedule: Schedule.spaced(Duration.millis(50))
+            }),
+            Effect.timeoutOption(Duration.seconds(10))
+          )
+          yield* Fiber.interrupt(first)
+          expect(Option.isSome(caughtUp)).toBe(true)
+          // Retention removes everything so far; the consumer had missed nothing, so it starts again without a reset.
+          const pruned = yield* feed.prune({ olderThan: Duration.zero })
+          expect(pruned.deleted).toBeGreaterThanOrEqual(12)
+          const second = yield* Effect.fork(consumer)
+          const next = yield* putInput(workspaceId)
+          while (!handled.has(`${next.document.id}:version_added`) && (yield* Fiber.poll(second))._tag === "None") {
+            yield* Effect.sleep(Duration.millis(20))
+          }
+          expect(yield* Fiber.poll(second)).toEqual(Option.none())
+          yield* Fiber.interrupt(second)
+        })
+        yield* Effect.promise(() => runtime.runPromise(program))
         yield* Effect.promise(() => runtime.dispose())
       }), { timeout: 60_000 })
   })
