@@ -330,6 +330,32 @@ describe("TenantIsolation", () => {
         .toEqual([{ name: "shared.txt" }])
     }))
 
+  it.live("a document and its first version written by one statement (a data-modifying WITH) pass the policies", () =>
+    Effect.promise(() =>
+      asApp(async (c) => {
+        const write = (workspaceId: string) =>
+          c.query(
+            `WITH document AS (
+               INSERT INTO files (id, workspace_id, kind, name, name_key) VALUES ($1, $2, 'input', 'cte.txt', $4)
+               RETURNING id
+             ), version AS (
+               INSERT INTO file_versions (id, file_id, version_no, storage_key, byte_size)
+               SELECT $3, document.id, 1, 'k', 1 FROM document
+               RETURNING id, version_no
+             )
+             SELECT version.version_no FROM version`,
+            [randomUUID(), workspaceId, randomUUID(), `cte-${randomUUID()}`]
+          )
+        await c.query("BEGIN")
+        await c.query(`SELECT set_config('docstore.workspace_id', $1, true)`, [A])
+        expect((await write(A)).rows).toEqual([{ version_no: 1 }])
+        // The same statement for a document of B's is refused at the document already.
+        expect(await write(B).then(() => undefined, (error: Error) => error.message))
+          .toMatch(/new row violates row-level security policy for table "files"/)
+        await c.query("ROLLBACK")
+      })
+    ))
+
   it.live("the workspace never outlives its transaction on a pooled connection", () =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
