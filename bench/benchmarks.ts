@@ -56,8 +56,8 @@ export const benchmarks: Readonly<Record<string, Benchmark>> = {
     description:
       "One new input document with its first version per transaction, on 8 concurrent lanes with pools of 8 " +
       "connections. `Documents.put` (validation, upsert-and-lock, version insert, decoded rows, wake-up NOTIFY " +
-      "after commit) against bare `pg` sending the same four statements (BEGIN, the upsert, the version insert, " +
-      "COMMIT), both into a migrated database with the change-feed triggers; and the same bare `pg` writes into " +
+      "after commit) against bare `pg` sending the same statement " +
+      "(no NOTIFY), both into a migrated database with the change-feed triggers; and the same bare `pg` writes into " +
       "an identical database without the change-feed triggers (bench/writes.ts). The order rotates per run.",
     size: "writes per side per run (default 3,000)",
     run: async ({ log, runs, size, smoke, url }) => {

@@ -71,32 +71,26 @@ export const median = (values: ReadonlyArray<number>): number => {
 
 export const newVersion = (i: number) => ({ storageKey: `bench/${i}/${randomUUID()}`, byteSize: 1000 + i })
 
-/** What `put` sends for a new input: BEGIN, the upsert, the version insert, COMMIT. */
+/** What `put` sends for a new input: one statement, the upsert and the version insert (0007). */
 export const barePut = async (pool: pg.Pool, workspaceId: string, name: string, version: ReturnType<typeof newVersion>) => {
-  const client = await pool.connect()
-  try {
-    await client.query("BEGIN")
-    const { rows: [file] } = await client.query(
-      `INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
+  await pool.query(
+    `WITH document AS (
+       INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
        VALUES ($1, $2, 'input', $3, $4, NULL, NULL)
        ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
-       RETURNING *`,
-      [randomUUID(), workspaceId, name, name.toLowerCase()]
-    )
-    await client.query(
-      `INSERT INTO file_versions (id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256)
-       SELECT $1, $2, coalesce(max(version_no), 0) + 1, $3, NULL, NULL, $4, NULL
-       FROM file_versions WHERE file_id = $2
-       RETURNING *`,
-      [randomUUID(), file.id, version.storageKey, version.byteSize]
-    )
-    await client.query("COMMIT")
-  } catch (error) {
-    await client.query("ROLLBACK").catch(() => {})
-    throw error
-  } finally {
-    client.release()
-  }
+       RETURNING *
+     ), version AS (
+       INSERT INTO file_versions (id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256)
+       SELECT $5, document.id, next_version_no(document.id), $6, NULL, NULL, $7, NULL
+       FROM document
+       RETURNING *
+     )
+     SELECT document.*, version.id AS version_id, version.version_no, version.storage_key,
+            version.storage_version_id, version.content_type, version.byte_size, version.sha256,
+            version.created_at AS version_created_at
+     FROM document, version`,
+    [randomUUID(), workspaceId, name, name.toLowerCase(), randomUUID(), version.storageKey, version.byteSize]
+  )
 }
 
 /** Runs `count` calls over `lanes` concurrent lanes; returns calls per second. */

@@ -2,7 +2,7 @@
  * Single-document writes, one new input document with its first version per
  * transaction, on concurrent lanes:
  *
- * - `Documents.put` against bare `pg` sending the same four statements, both
+ * - `Documents.put` against bare `pg` sending the same statement, both
  *   into the database with the change-feed triggers;
  * - the trigger cost: bare `pg` into that database against bare `pg` into an
  *   identical one without the change-feed triggers.

@@ -11,6 +11,7 @@ import documentChanges from "./0003_document_changes.js"
 import documentIndexes from "./0004_document_indexes.js"
 import documentConsumers from "./0005_document_consumers.js"
 import tenantIsolation from "./0006_tenant_isolation.js"
+import writePathTuning from "./0007_write_path_tuning.js"
 
 export const migrations: Readonly<Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>> = {
   "0001_legacy_baseline": legacyBaseline,
@@ -18,5 +19,6 @@ export const migrations: Readonly<Record<string, Effect.Effect<void, unknown, Sq
   "0003_document_changes": documentChanges,
   "0004_document_indexes": documentIndexes,
   "0005_document_consumers": documentConsumers,
-  "0006_tenant_isolation": tenantIsolation
+  "0006_tenant_isolation": tenantIsolation,
+  "0007_write_path_tuning": writePathTuning
 }

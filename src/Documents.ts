@@ -73,7 +73,7 @@ export const VersionInput = Schema.Struct({
     { default: () => null }
   ),
   contentType: Schema.optionalWith(Schema.NullOr(ContentTypeValue), { default: () => null }),
-  byteSize: Schema.Union(Schema.NonNegativeBigIntFromSelf, Schema.NonNegativeInt),
+  byteSize: Schema.Union(Schema.NonNegativeInt, Schema.NonNegativeBigIntFromSelf),
   sha256: Schema.optionalWith(
     Schema.NullOr(Schema.Lowercase.pipe(
       Schema.compose(Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/, {
@@ -403,26 +403,35 @@ export const make = Effect.gen(function*() {
       if (source !== null) yield* documentRow(request.workspaceId, source)
       const newId = randomUUID()
       const nameKey = NameKey.nameKey(keySource(request, newId))
-      // Creates the document or locks the existing one: concurrent writers to one key queue here,
-      // so version numbers have no gaps and changes commit in version order.
-      const [documentRow_] = yield* sql`
-        INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
-        VALUES (${newId}, ${request.workspaceId}, ${request.kind}, ${request.name}, ${nameKey}, ${source},
-                ${runOf(request)})
-        ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
-        RETURNING *`
-      const document = yield* decodeDocument(documentRow_)
-      const [versionRow] = yield* sql`
-        INSERT INTO file_versions
-          (id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256)
-        SELECT ${versionId}, ${document.id}, coalesce(max(version_no), 0) + 1, ${request.version.storageKey},
-               ${request.version.storageVersionId}, ${contentType}, ${BigInt(request.version.byteSize)},
-               ${request.version.sha256}
-        FROM file_versions WHERE file_id = ${document.id}
-        RETURNING *`
-      return { document, version: yield* decodeVersion(versionRow), replayed: false } satisfies Written
+      // One statement, so one round trip and atomic without a transaction. The upsert creates the
+      // document or locks the existing one: concurrent writers to one key queue there, so version
+      // numbers have no gaps and changes commit in version order. next_version_no() runs after the
+      // lock is held and reads with a snapshot of its own (0007), so it sees the previous holder's version.
+      const [row] = yield* sql<{ readonly versionId: string; readonly versionCreatedAt: Date }>`
+        WITH document AS (
+          INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
+          VALUES (${newId}, ${request.workspaceId}, ${request.kind}, ${request.name}, ${nameKey}, ${source},
+                  ${runOf(request)})
+          ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
+          RETURNING *
+        ), version AS (
+          INSERT INTO file_versions
+            (id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256)
+          SELECT ${versionId}, document.id, next_version_no(document.id), ${request.version.storageKey},
+                 ${request.version.storageVersionId}, ${contentType}, ${BigInt(request.version.byteSize)},
+                 ${request.version.sha256}
+          FROM document
+          RETURNING *
+        )
+        SELECT document.*, version.id AS version_id, version.version_no, version.storage_key,
+               version.storage_version_id, version.content_type, version.byte_size, version.sha256,
+               version.created_at AS version_created_at
+        FROM document, version`
+      const document = yield* decodeDocument(row)
+      const version = yield* decodeVersion({ ...row, id: row!.versionId, fileId: document.id, createdAt: row!.versionCreatedAt })
+      return { document, version, replayed: false } satisfies Written
     }).pipe(
-      isolation.transaction(request.workspaceId),
+      isolation.scoped(request.workspaceId),
       Effect.tap((written) => written.replayed ? Effect.void : wakeup.notify)
     )
 

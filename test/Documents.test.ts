@@ -294,6 +294,23 @@ describe("Documents", () => {
         expect((yield* documents.latestVersion({ workspaceId, documentId: output.document.id })).versionNo).toBe(1)
       }))
 
+    it.effect("logs a new version of an existing document as version_added only, and a change of identity as updated", () =>
+      Effect.gen(function*() {
+        const documents = yield* Documents.Documents
+        const sql = yield* SqlClient.SqlClient
+        const workspaceId = randomUUID()
+        const first = yield* documents.put({ kind: "input", workspaceId, name: "a.pdf", version: version() })
+        yield* documents.put({ kind: "input", workspaceId, name: "A.pdf", version: version() })
+        // Outside the library: a rename is a change of the document; touching updated_at alone is not.
+        yield* sql`UPDATE files SET name = 'renamed.pdf', name_key = 'renamed.pdf' WHERE id = ${first.document.id}`
+        yield* sql`UPDATE files SET updated_at = now() WHERE id = ${first.document.id}`
+        const ops = yield* sql<{ op: string; versionNo: number | null }>`
+          SELECT op, version_no FROM document_changes WHERE document_id = ${first.document.id} ORDER BY tx_id, id`
+        expect(ops.map((c) => [c.op, c.versionNo])).toEqual([
+          ["created", null], ["version_added", 1], ["version_added", 2], ["updated", null]
+        ])
+      }))
+
     describe("bulk writes (putMany)", () => {
       it.effect("writes new documents and next versions of existing ones in one call, in request order", () =>
         Effect.gen(function*() {

@@ -133,7 +133,7 @@ const expectTargetSchema = async (url: string) => {
       "file_versions.file_versions_byte_size_check": "CHECK ((byte_size >= 0))",
       "file_versions.file_versions_version_no_check": "CHECK ((version_no >= 1))",
       "file_versions.file_versions_sha256_check": "CHECK ((sha256 ~ '^[0-9a-f]{64}$'::text))",
-      "document_changes.document_changes_pkey": "PRIMARY KEY (id)"
+      "document_changes.document_changes_pkey": "PRIMARY KEY (tx_id, id)"
     })
     expect(Object.keys(constraints).filter((name) => name.startsWith("files.")).sort()).toEqual([
       "files.files_kind_check",
@@ -142,7 +142,6 @@ const expectTargetSchema = async (url: string) => {
       "files.files_workspace_id_kind_name_key_key"
     ])
     expect(schema.indexes.map((i: any) => i.indexname)).toEqual([
-      "document_changes_feed_order",
       "document_changes_pkey",
       "document_changes_workspace_feed_order",
       "document_consumers_pkey",
@@ -165,7 +164,10 @@ const expectTargetSchema = async (url: string) => {
     ])
     expect(schema.triggers.every((t: any) => t.tgenabled === "O")).toBe(true)
     expect(schema.functions.map((f: any) => f.proname)).toEqual([
+      "document_workspace",
+      "next_version_no",
       "record_document_change",
+      "record_document_update",
       "require_generated_content_type"
     ])
     expect(schema.functions.filter((f: any) => /notify/i.test(f.definition))).toEqual([])
@@ -343,7 +345,7 @@ describe("migrations", () => {
                 (SELECT count(*)::int FROM document_changes) AS changes,
                 (SELECT count(DISTINCT document_id)::int FROM document_changes) AS documents`
       )
-      expect(rows[0]).toEqual({ steps: 6, files: rows[0].files, changes: rows[0].files, documents: rows[0].files })
+      expect(rows[0]).toEqual({ steps: Object.keys(history).length, files: rows[0].files, changes: rows[0].files, documents: rows[0].files })
     })
   })
 
@@ -379,9 +381,9 @@ describe("migrations", () => {
       await withClient(url, fillMessyData)
       const failingLast = {
         ...history,
-        "0006_tenant_isolation": Effect.zipRight(history["0006_tenant_isolation"]!, Effect.fail(new Error("injected")))
+        "0007_write_path_tuning": Effect.zipRight(history["0007_write_path_tuning"]!, Effect.fail(new Error("injected")))
       }
-      await expectUnchangedAfter(url, { migrations: failingLast }, "0006_tenant_isolation")
+      await expectUnchangedAfter(url, { migrations: failingLast }, "0007_write_path_tuning")
     })
   })
 
@@ -407,13 +409,13 @@ describe("migrations", () => {
     const before = await migrateProcess(url, "status")
     expect(before.code).toBe(0)
     expect(before.stdout).toMatch(/pending +0001_legacy_baseline/)
-    expect(before.stdout).toMatch(/0 applied, 6 pending/)
+    expect(before.stdout).toMatch(/0 applied, 7 pending/)
     await migrate(url)
     const after = await migrateProcess(url, "status")
-    expect(after.stdout).toMatch(/applied +0006_tenant_isolation/)
-    expect(after.stdout).toMatch(/6 applied, 0 pending/)
+    expect(after.stdout).toMatch(/applied +0007_write_path_tuning/)
+    expect(after.stdout).toMatch(/7 applied, 0 pending/)
     const again = await migrateProcess(url)
     expect(again).toMatchObject({ code: 0 })
-    expect(again.stdout).toMatch(/Nothing pending: the database is at 0006_tenant_isolation/)
+    expect(again.stdout).toMatch(/Nothing pending: the database is at 0007_write_path_tuning/)
   })
 })
