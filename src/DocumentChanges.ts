@@ -31,6 +31,7 @@ import { Change } from "./Change.js"
 import { Kind } from "./Document.js"
 import { CursorExpired, DatabaseError, InvalidCursor, InvalidInput } from "./Errors.js"
 import { WorkspaceId } from "./Ids.js"
+import * as ChangeRow from "./internal/changeRow.js"
 import * as Cursor from "./internal/cursor.js"
 import { decodeInput } from "./internal/validation.js"
 import * as Wakeup from "./internal/wakeup.js"
@@ -219,9 +220,6 @@ const matches = (filter: Filter) => (change: Change) =>
   (filter.workspaceId === undefined || change.workspaceId === filter.workspaceId) &&
   (filter.kind === undefined || change.kind === filter.kind)
 
-// One decode per batch; a row that does not decode is a bug of ours (a defect).
-const decodeChanges = Schema.decodeUnknownSync(Schema.Array(Change))
-
 const retrySchedule = Schedule.exponential(Duration.millis(50), 2).pipe(
   Schedule.either(Schedule.spaced(Duration.seconds(5))),
   Schedule.jittered
@@ -285,7 +283,7 @@ export const make = (options: Options = {}): Effect.Effect<
           ) c ON true
           ORDER BY c.tx_id, c.id`)
         const [first] = rows
-        const changes = first!.id === null ? [] : decodeChanges(rows)
+        const changes = first!.id === null ? [] : (rows as unknown as ReadonlyArray<ChangeRow.Row>).map(ChangeRow.fromRow)
         return {
           epoch: first!.feedEpoch,
           horizon: first!.horizonTxId === null ? null : { txId: BigInt(first!.horizonTxId), id: first!.horizonId! },
@@ -408,7 +406,9 @@ export const make = (options: Options = {}): Effect.Effect<
         // Under isolation: the last read of our workspace was a full batch, read on without waiting.
         let behind = false
         let lastSignal = Date.now()
-        const cursor = () => Cursor.encode({ epoch, ...position })
+        const encode = Cursor.encoder(epoch)
+        const cursor = () => encode(position)
+        const wanted = matches(filter)
 
         const deliver = (changes: ReadonlyArray<Change>): Array<FeedEvent> => {
           const events: Array<FeedEvent> = []
@@ -416,7 +416,7 @@ export const make = (options: Options = {}): Effect.Effect<
             const at = positionOf(change)
             if (Cursor.compare(at, position) <= 0) continue
             position = at
-            if (matches(filter)(change)) events.push(FeedEvent.Change({ change, cursor: cursor() }))
+            if (wanted(change)) events.push(FeedEvent.Change({ change, cursor: cursor() }))
           }
           return events
         }
