@@ -11,8 +11,8 @@ describe("examples", () => {
     const { stdout } = await run(process.execPath, ["--import", "tsx", "examples/migrate-programmatically.ts"], {
       env: { ...process.env, DATABASE_URL: url }
     })
-    expect(stdout).toMatch(/applied 0006_tenant_isolation in \d+ ms/)
-    expect(stdout).toMatch(/6 applied now; 6 applied in total, 0 pending/)
+    expect(stdout).toMatch(/applied 0007_write_path_tuning in \d+ ms/)
+    expect(stdout).toMatch(/7 applied now; 7 applied in total, 0 pending/)
     expect(stdout).toMatch(/tables: document_changes, document_consumers, document_feed, effect_sql_migrations, file_versions, files/)
   })
 })
