@@ -522,14 +522,14 @@ const measureLatency = async (receiver: Receiver, write: Writer, sizes: LiveSize
   try {
     for (let i = 0; i < sizes.warmupWrites; i++) {
       await write(-1 - i)
-      await sleep(10 + Math.random() * 10)
+      await sleep(5 + Math.random() * 5)
     }
     await sleep(300)
     const acked = new Map<string, number>()
     for (let i = 0; i < sizes.writes; i++) {
       const documentId = await write(i)
       acked.set(documentId, now())
-      await sleep(10 + Math.random() * 10)
+      await sleep(5 + Math.random() * 5)
     }
     const deadline = Date.now() + 10_000
     while (Date.now() < deadline && [...acked.keys()].some((id) => receiver.receivedAt(id) === undefined)) await sleep(20)
@@ -756,7 +756,7 @@ const formatLatency = (runs: ReadonlyArray<LatencyRun>, sizes: LiveSizes) => {
     "### Live delivery latency (default layer options)",
     "",
     `Per run and case: ${sizes.warmupWrites} warm-up writes, then ${sizes.writes} writes of a new document (one transaction: ` +
-      "`files` + `file_versions`), 10-20 ms apart, by one writer. Latency = time the subscriber received the " +
+      "`files` + `file_versions`), 5-10 ms apart, by one writer. Latency = time the subscriber received the " +
       "document's `version_added` change - time the write was acknowledged (`put` returned, or COMMIT returned for " +
       "bare pg writes), in ms, `performance.timeOrigin + performance.now()`. A child's times are moved onto the " +
       "parent's clock by the offset measured by ping/pong over its stdin/stdout. Baselines: a bare `pg` subscriber " +
