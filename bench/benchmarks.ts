@@ -6,6 +6,7 @@ import { formatBulk, runBulkBench, serviceRatio as bulkServiceRatio, triggerRati
 import { runFeedBench } from "./feed.js"
 import { formatKeyset, growth, runKeysetBench } from "./keyset.js"
 import { formatMigrationBench, readingTheRatio, runMigrationBench } from "./migration.js"
+import { formatScaling, growth as scalingGrowth, runScalingBench } from "./scaling.js"
 import { median } from "./stores.js"
 import { formatWrites, runWritesBench, serviceRatio, triggerRatio } from "./writes.js"
 
@@ -141,6 +142,33 @@ export const benchmarks: Readonly<Record<string, Benchmark>> = {
             growth(result, "stream"),
             1.5
           )
+        ]
+      }
+    }
+  },
+  scaling: {
+    title: "How the everyday operations grow with documents and versions",
+    description:
+      "`put`, `get`, `list` and `latestVersion` in a small and a large database (bench/scaling.ts), the same " +
+      "calls in each; the ratio of the medians shows how the cost grows with the data (1 means it does not).",
+    size: "documents in the large database (default 1,000,000; the small one has 10,000)",
+    run: async ({ log, runs, size, smoke, url }) => {
+      const result = await runScalingBench({
+        serverUrl: url,
+        small: smoke ? 1_000 : 10_000,
+        large: size ?? (smoke ? 10_000 : 1_000_000),
+        versionsLarge: smoke ? 100 : 10_000,
+        samples: smoke ? 5 : 100,
+        runs: runs ?? (smoke ? 1 : 3),
+        log
+      })
+      const n = (x: number) => x.toLocaleString("en-US")
+      return {
+        markdown: formatScaling(result),
+        figures: [
+          atMost(`put of a new document at ${n(result.sizes[1])} / at ${n(result.sizes[0])} documents`, scalingGrowth(result, "put a new document"), 1.5),
+          atMost(`list page at ${n(result.sizes[1])} / at ${n(result.sizes[0])} documents`, scalingGrowth(result, "list a page"), 1.5),
+          atMost(`put of the next version at ${n(result.versions[1])} / at 1 version`, scalingGrowth(result, "put the next version"), 1.5)
         ]
       }
     }
