@@ -1,17 +1,20 @@
 /**
- * `npm run soak [-- --duration 3m] [--writers N] [--prune-age 20s] [--faults 1s-5s]`
+ * `npm run soak [-- --duration 3m] [--writers N] [--prune-age 20s] [--faults 1s-5s] [--no-network-faults]`
  *
  * A bounded soak (soak/soak.ts): mixed load, faults and prune on a fresh
  * database, with the invariants checked continuously. The server is
  * DATABASE_URL's (the soak creates and drops a database of its own there),
  * else a fresh embedded PostgreSQL in a temporary directory, removed
- * afterwards (bench/server.ts). Prints the report; exit code 1 on any
- * invariant violation.
+ * afterwards (bench/server.ts). The second library runtime connects through
+ * the fault proxy of the tests (test/support/faultProxy.ts), for network
+ * faults besides the terminated connections. Prints the report; exit code 1
+ * on any invariant violation.
  */
+import * as FaultProxy from "../test/support/faultProxy.js"
 import { createDatabase, databaseUrl, dropDatabase, serverFacts, uniqueName, withServer } from "../bench/server.js"
 import { formatReport, runSoak, type SoakOptions } from "./soak.js"
 
-const usage = "usage: npm run soak [-- --duration 3m] [--writers N] [--prune-age 20s] [--faults 1s-5s]"
+const usage = "usage: npm run soak [-- --duration 3m] [--writers N] [--prune-age 20s] [--faults 1s-5s] [--no-network-faults]"
 
 /** `90s`, `3m`, `1h`, or plain seconds. */
 const parseDuration = (text: string | undefined, flag: string): number => {
@@ -23,6 +26,7 @@ const parseDuration = (text: string | undefined, flag: string): number => {
 
 const parseArguments = (args: ReadonlyArray<string>) => {
   let duration = 3 * 60_000
+  let networkFaults = true
   const rest: { writers?: number; pruneAge?: number; faultInterval?: readonly [number, number] } = {}
   for (let i = 0; i < args.length; i++) {
     const flag = /^--([a-z-]+)(?:=(.*))?$/.exec(args[i]!)
@@ -30,6 +34,10 @@ const parseArguments = (args: ReadonlyArray<string>) => {
     if (flag[1] === "help") {
       process.stdout.write(`${usage}\n`)
       process.exit(0)
+    }
+    if (flag[1] === "no-network-faults") {
+      networkFaults = false
+      continue
     }
     const value = flag[2] ?? args[++i]
     switch (flag[1]) {
@@ -55,7 +63,7 @@ const parseArguments = (args: ReadonlyArray<string>) => {
         throw new Error(`unknown option --${flag[1]}\n${usage}`)
     }
   }
-  return { duration, ...rest }
+  return { duration, networkFaults, ...rest }
 }
 
 const main = async () => {
@@ -67,6 +75,7 @@ const main = async () => {
     log(`PostgreSQL: ${facts.version} (${server.description})`)
     const name = uniqueName("soak")
     await createDatabase(server.url, name)
+    const proxy = options.networkFaults ? await FaultProxy.start(server.url) : undefined
     try {
       log(`soak for ${options.duration / 1000} s on database ${name}`)
       const soakOptions: SoakOptions = {
@@ -75,10 +84,18 @@ const main = async () => {
         writers: options.writers,
         pruneAge: options.pruneAge,
         faultInterval: options.faultInterval,
+        network: proxy && {
+          url: proxy.url,
+          cut: proxy.cut,
+          stall: proxy.stall,
+          resume: proxy.resume,
+          setLatency: (millis) => proxy.setLatency(millis, "both")
+        },
         log
       }
       return await runSoak(soakOptions)
     } finally {
+      await proxy?.close()
       await dropDatabase(server.url, name)
     }
   })

@@ -17,7 +17,10 @@
  *   run by both runtimes at once, handlers that fail now and then;
  * - `prune({ olderThan })` with a short age, periodically;
  * - faults: `pg_terminate_backend` of the library's connections (all of them,
- *   or one) from a side connection, at random intervals.
+ *   or one) from a side connection, at random intervals; with
+ *   `options.network` (a fault proxy in front of the second runtime) also
+ *   connection resets, stalls (some longer than that runtime's statement
+ *   timeout) and latency spikes.
  *
  * Invariants (`SoakReport.violations`, each counted and described):
  * - `acknowledged-readable`: every acknowledged put is in the database (its
@@ -96,8 +99,28 @@ export interface SoakOptions {
   readonly operationTimeout?: Duration.DurationInput | undefined
   /** A live stream must reach what had committed this long ago. Default 30 s. */
   readonly progressDeadline?: Duration.DurationInput | undefined
+  /**
+   * Network faults for the second runtime, which then connects through it
+   * (test/support/faultProxy.ts fits): cuts, stalls (some longer than that
+   * runtime's 5 s statement timeout) and latency spikes join the
+   * `pg_terminate_backend` faults.
+   */
+  readonly network?: NetworkFaults | undefined
   /** Progress lines (violations as they are found, a status line per check interval). */
   readonly log?: ((line: string) => void) | undefined
+}
+
+/** What the soak needs of a fault-injecting TCP proxy. */
+export interface NetworkFaults {
+  /** The same database URL, through the proxy. */
+  readonly url: (databaseUrl: string) => string
+  /** Resets every open connection. */
+  readonly cut: () => void
+  /** Forwards nothing (and resets nothing) until `resume`. */
+  readonly stall: () => void
+  readonly resume: () => void
+  /** Delay per chunk, both directions; 0 removes it. */
+  readonly setLatency: (millis: number) => void
 }
 
 export interface Violation {
@@ -117,8 +140,9 @@ export interface SoakReport {
   readonly changesDelivered: number
   /** Changes handed to consumer handlers that succeeded. */
   readonly changesHandled: number
-  /** Fault rounds (each terminating one or all library connections). */
+  /** Faults injected (each terminating one or all library connections, or a network fault). */
   readonly faultsInjected: number
+  readonly faultsByKind: Readonly<Record<string, number>>
   readonly backendsTerminated: number
   /** `CursorExpired` received by streams and consumers that were behind: acceptable, counted. */
   readonly cursorExpired: number
@@ -212,6 +236,10 @@ interface ConsumerTrack {
   checkpoint: Position | null
   checkedTo: Position | null
   inHandler: number
+  /** A reset (after CursorExpired) is under way: its checkpoint may jump over the skipped range. */
+  resetting: number
+  /** Counts the resets: a check that saw a reset happen while it ran drops its result. */
+  resets: number
   running: number
   runningSince: number | null
 }
@@ -228,11 +256,11 @@ interface Acked {
 // The engine
 // ---------------------------------------------------------------------------
 
-const storeLayer = (url: string, applicationName: string) =>
+const storeLayer = (url: string, applicationName: string, statementTimeout?: Duration.DurationInput) =>
   Layer.mergeAll(
     Documents.layer,
     DocumentChanges.layer({ heartbeatInterval: Duration.seconds(1) })
-  ).pipe(Layer.provideMerge(Database.layer({ url: Redacted.make(url), maxConnections: 12, applicationName })))
+  ).pipe(Layer.provideMerge(Database.layer({ url: Redacted.make(url), maxConnections: 12, applicationName, statementTimeout })))
 
 type Store = Documents.Documents | DocumentChanges.DocumentChanges | PgClient.PgClient | SqlClient.SqlClient
 
@@ -331,7 +359,10 @@ export const soak = (options: SoakOptions): Effect.Effect<SoakReport, never, Sco
       )
 
     const contextA = yield* Layer.build(storeLayer(options.url, "effect-docstore soak-a")).pipe(Effect.orDie)
-    const contextB = yield* Layer.build(storeLayer(options.url, "effect-docstore soak-b")).pipe(Effect.orDie)
+    const network = options.network
+    const contextB = yield* Layer.build(
+      network ? storeLayer(network.url(options.url), "effect-docstore soak-b", Duration.seconds(5)) : storeLayer(options.url, "effect-docstore soak-b")
+    ).pipe(Effect.orDie)
     yield* Migrations.run().pipe(Effect.provide(contextA), Effect.orDie)
     const inA = <A, E>(effect: Effect.Effect<A, E, Store>) => Effect.provide(effect, contextA)
     const inB = <A, E>(effect: Effect.Effect<A, E, Store>) => Effect.provide(effect, contextB)
@@ -834,20 +865,29 @@ export const soak = (options: SoakOptions): Effect.Effect<SoakReport, never, Sco
           if (wasCaughtUp(stored)) {
             violation("caught-up-not-expired", `consumer ${track.name}'s checkpoint ${show(stored)} had caught up, yet the horizon ${show(horizon)} passed it (${error.reason})`)
           }
-          // The reset: forget the checkpoint; the consumer starts again from now.
-          yield* query(checker, `DELETE FROM document_consumers WHERE name = $1 AND cursor = $2`, [track.name, row!.cursor])
-          track.checkpoint = null
-          track.checkedTo = null
-          track.handled.clear()
+          // The reset: forget the checkpoint; the consumer starts again from now. The other process of the
+          // name may store a checkpoint past the skipped range at once: the checks skip the name meanwhile.
+          track.resetting++
+          yield* query(checker, `DELETE FROM document_consumers WHERE name = $1 AND cursor = $2`, [track.name, row!.cursor]).pipe(
+            Effect.ensuring(Effect.sync(() => {
+              track.resetting--
+              track.resets++
+              track.checkpoint = null
+              track.checkedTo = null
+              track.handled.clear()
+            }))
+          )
           operations.add("consumer reset (after CursorExpired)")
         }
       })
 
     const checkConsumers = Effect.gen(function*() {
+      const resetsBefore = new Map(consumerTracks.map((track) => [track, track.resets]))
       const rows = yield* query<{ name: string; cursor: string }>(checker, `SELECT name, cursor FROM document_consumers`)
       for (const track of consumerTracks) {
         const row = rows.find((r) => r.name === track.name)
-        if (!row) continue
+        const resets = resetsBefore.get(track)!
+        if (!row || track.resetting > 0 || track.resets !== resets) continue
         const checkpoint = decodeCursor(row.cursor)
         if (checkpoint === null) {
           violation("checkpoint-monotonic", `consumer ${track.name} stored a checkpoint that does not decode`)
@@ -873,6 +913,7 @@ export const soak = (options: SoakOptions): Effect.Effect<SoakReport, never, Sco
              WHERE (tx_id, id) > ($1::xid8, $2::bigint) AND (tx_id, id) <= ($3::xid8, $4::bigint)${clause}`,
             params
           )
+          if (track.resetting > 0 || track.resets !== resets) continue
           const missing = changes.filter((c) => !track.handled.has(`${c.tx}:${c.id}`))
           checks.add("consumer-at-least-once")
           if (missing.length > 0) {
@@ -949,10 +990,33 @@ export const soak = (options: SoakOptions): Effect.Effect<SoakReport, never, Sco
       })
 
     // ---- faults and prune -------------------------------------------------------------
+    const faultsByKind = new Tally()
+    const networkFault = (network: NetworkFaults) =>
+      Effect.gen(function*() {
+        const roll = Math.random()
+        if (roll < 0.4) {
+          network.cut()
+          faultsByKind.add("network: every connection of runtime B reset")
+        } else if (roll < 0.75) {
+          // Some stalls outlast runtime B's statement timeout (5 s): its client must notice the silence.
+          const millis = Math.random() < 0.25 ? random(6000, 8000) : random(300, 3000)
+          network.stall()
+          faultsByKind.add(millis > 5000 ? "network: runtime B stalled 6-8 s" : "network: runtime B stalled 0.3-3 s")
+          yield* pause(millis).pipe(Effect.ensuring(Effect.sync(() => network.resume())))
+        } else {
+          network.setLatency(Math.round(random(20, 200)))
+          faultsByKind.add("network: 20-200 ms latency on runtime B for 1-4 s")
+          yield* pause(random(1000, 4000)).pipe(Effect.ensuring(Effect.sync(() => network.setLatency(0))))
+        }
+        faultsInjected++
+      })
+
     const faults = untilStopped(Effect.gen(function*() {
       yield* pause(random(faultMin, faultMax))
       if (!running) return
+      if (network && Math.random() < 0.4) return yield* networkFault(network)
       const all = Math.random() < 0.6
+      faultsByKind.add(all ? "pg_terminate_backend: every library connection" : "pg_terminate_backend: one library connection")
       const rows = yield* query<{ pid: number }>(
         faulter,
         `SELECT pid, pg_terminate_backend(pid) FROM (
@@ -986,6 +1050,8 @@ export const soak = (options: SoakOptions): Effect.Effect<SoakReport, never, Sco
         checkpoint: null,
         checkedTo: zero,
         inHandler: 0,
+        resetting: 0,
+        resets: 0,
         running: 0,
         runningSince: null
       }
@@ -1080,6 +1146,7 @@ export const soak = (options: SoakOptions): Effect.Effect<SoakReport, never, Sco
       changesDelivered,
       changesHandled,
       faultsInjected,
+      faultsByKind: faultsByKind.counts,
       backendsTerminated,
       cursorExpired,
       checks: checks.counts,
@@ -1126,11 +1193,12 @@ export const formatReport = (report: SoakReport): string => {
       ["operations", operationTotal],
       ["changes delivered to live streams", report.changesDelivered],
       ["changes handled by consumers", report.changesHandled],
-      ["faults injected (pg_terminate_backend rounds)", report.faultsInjected],
+      ["faults injected", report.faultsInjected],
       ["library connections terminated", report.backendsTerminated],
       ["CursorExpired (behind the prune horizon, restarted)", report.cursorExpired],
       ["invariant violations", report.violationCount]
     ]),
+    table("faults injected", sorted(report.faultsByKind)),
     table("operations", sorted(report.operations)),
     table("typed errors received", sorted(report.typedErrors).length > 0 ? sorted(report.typedErrors) : [["(none)", 0]]),
     table("checks", sorted(report.checks)),

@@ -8,15 +8,19 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { inject } from "vitest"
 import { formatReport, runSoak } from "../soak/soak.js"
 import { createDatabase } from "./support/Database.js"
+import * as FaultProxy from "./support/faultProxy.js"
 
 describe("Soak", () => {
   it.live(
-    "20 s of writers, live streams, durable consumers, prune and killed connections: every invariant holds throughout",
+    "20 s of writers, live streams, durable consumers, prune, killed connections and network faults: every invariant holds throughout",
     () =>
-      Effect.gen(function*() {
+      Effect.scoped(Effect.gen(function*() {
         const url = yield* Effect.promise(() => createDatabase("soak"))
+        // The second runtime connects through the fault proxy: cuts, stalls and latency besides the killed backends.
+        const proxy = yield* FaultProxy.scoped(inject("databaseUrl"))
         const report = yield* Effect.promise(() =>
           runSoak({
             url,
@@ -26,7 +30,14 @@ describe("Soak", () => {
             pruneInterval: Duration.seconds(1),
             faultInterval: [500, 2000],
             checkInterval: Duration.seconds(1),
-            progressDeadline: Duration.seconds(10)
+            progressDeadline: Duration.seconds(10),
+            network: {
+              url: proxy.url,
+              cut: proxy.cut,
+              stall: proxy.stall,
+              resume: proxy.resume,
+              setLatency: (millis) => proxy.setLatency(millis, "both")
+            }
           })
         )
         const summary = formatReport(report)
@@ -44,6 +55,7 @@ describe("Soak", () => {
         expect(operations["consumer restart"], summary).toBeGreaterThan(0)
         expect(report.faultsInjected, summary).toBeGreaterThan(0)
         expect(report.backendsTerminated, summary).toBeGreaterThan(0)
+        expect(Object.keys(report.faultsByKind).some((kind) => kind.startsWith("network")), summary).toBe(true)
         expect(report.changesDelivered, summary).toBeGreaterThan(0)
         expect(report.changesHandled, summary).toBeGreaterThan(0)
         // The checks ran while the load did (about one round a second), not only at the end.
@@ -51,7 +63,7 @@ describe("Soak", () => {
         expect(report.checks["consumer-at-least-once"], summary).toBeGreaterThan(5)
         expect(report.checks["acknowledged-readable"], summary).toBeGreaterThan(0)
         expect(report.checks["versions-gapless"], summary).toBeGreaterThan(5)
-      }),
+      })),
     { timeout: 120_000 }
   )
 })
