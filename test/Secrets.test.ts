@@ -206,13 +206,12 @@ describe("Secrets", () => {
 
   it("docstore and tsx src/migrate.ts print no password, whatever is wrong with DATABASE_URL", async () => {
     // Every bad connection through `docstore migrate` (Debug logging on); the main ones through
-    // `tsx src/migrate.ts` and a record-printing command too.
+    // `tsx src/migrate.ts` too, and a wrong password through a record-printing command.
     const main = ["a wrong password", "a database that does not exist", "an unreachable host", "a password that was not percent-encoded"]
     const runs = badConnections().flatMap((bad) => [
       { ...bad, script: "src/cli.ts", args: ["--log-level", "debug", "migrate"] },
-      ...main.includes(bad.what)
-        ? [{ ...bad, script: "src/migrate.ts", args: [] }, { ...bad, script: "src/cli.ts", args: ["ls", "--workspace", randomUUID(), "--json"] }]
-        : []
+      ...main.includes(bad.what) ? [{ ...bad, script: "src/migrate.ts", args: [] }] : [],
+      ...bad.what === "a wrong password" ? [{ ...bad, script: "src/cli.ts", args: ["ls", "--workspace", randomUUID(), "--json"] }] : []
     ])
     // Four processes at a time.
     const results: Array<{ run: (typeof runs)[number]; ran: Ran }> = []
