@@ -108,6 +108,22 @@ const millisOf = (duration: Duration.DurationInput): number => {
 const graceMillis = (statementMillis: number) => Math.min(1000, Math.ceil(statementMillis / 10))
 
 /**
+ * Added to the error of a statement that may have committed although its
+ * answer never arrived (sent outside a transaction, or a COMMIT).
+ *
+ * @since 0.1.0
+ */
+export const statementOutcomeUnknown =
+  "no answer from the server: if the statement wrote, it may or may not have committed"
+
+// Sent, and the connection died before the answer: the server may have committed it, or may still.
+const unknownOutcome = (error: Error) => {
+  if (!(error instanceof pg.DatabaseError) && !error.message.includes(statementOutcomeUnknown)) {
+    error.message = `${error.message} (${statementOutcomeUnknown})`
+  }
+}
+
+/**
  * A `pg` client that closes its connection when a statement goes unanswered
  * past its deadline. `pg`'s own `query_timeout` only stops waiting: the
  * connection would go back to the pool still waiting for that answer, and
@@ -120,12 +136,26 @@ const clientWithDeadline = (deadlineMillis: number) =>
     exempt = false
     /** Why the connection was closed: later statements on it say so. */
     lostBecause: Error | undefined = undefined
+    /** The server's transaction status at its last ReadyForQuery: `I` outside a transaction. */
+    transactionStatus = "I"
+    /** A statement that commits by itself (or a COMMIT) was sent and is not answered yet. */
+    awaitingCommit = false
 
     constructor(config?: pg.ClientConfig) {
       super(config)
       this.on("error", (error: Error) => {
         this.lostBecause ??= error
       })
+      this.connection.on("readyForQuery", (message: { status?: string }) => {
+        this.transactionStatus = message.status ?? "I"
+      })
+      // @effect/sql-pg reports the connection's error event, not the statement's: say it there too.
+      const emit = this.emit.bind(this)
+      ;(this as { emit: unknown }).emit = (event: string | symbol, ...args: Array<unknown>) => {
+        const error = args[0]
+        if (event === "error" && this.awaitingCommit && error instanceof Error) unknownOutcome(error)
+        return emit(event, ...args)
+      }
       const query = this.query.bind(this) as (...args: Array<unknown>) => unknown
       ;(this as { query: unknown }).query = (config: unknown, values?: unknown, callback?: unknown) => {
         const done = typeof values === "function" ? values : callback
@@ -139,10 +169,18 @@ const clientWithDeadline = (deadlineMillis: number) =>
             this.connection.stream.destroy(error)
           }, deadlineMillis)
           : undefined
+        // Sent outside a transaction, a statement commits by itself; so does a COMMIT.
+        const commits = this.transactionStatus === "I" || (typeof config === "string" && /^\s*COMMIT\b/i.test(config))
+        const sent = (this as unknown as { _queryable?: boolean })._queryable !== false && !this.lostBecause
+        this.awaitingCommit = commits && sent
         const answered = (error: Error | null, result: unknown) => {
           if (timer !== undefined) clearTimeout(timer)
-          if (error && this.lostBecause && error !== this.lostBecause && /not queryable/.test(error.message)) {
+          this.awaitingCommit = false
+          if (error && !sent && this.lostBecause && error !== this.lostBecause) {
+            // Refused before it was sent: it did nothing.
             error = new Error(`${error.message}: ${this.lostBecause.message}`)
+          } else if (error && commits && sent) {
+            unknownOutcome(error)
           }
           ;(done as (error: Error | null, result: unknown) => void)(error, result)
         }
@@ -150,6 +188,14 @@ const clientWithDeadline = (deadlineMillis: number) =>
       }
     }
   }
+
+/**
+ * The message of the `SqlError` for a COMMIT that got no answer: the
+ * transaction may or may not have committed.
+ *
+ * @since 0.1.0
+ */
+export const commitOutcomeUnknown = "The connection was lost during COMMIT: the transaction may or may not have committed"
 
 /**
  * A failed COMMIT or ROLLBACK is a defect in `@effect/sql`'s `withTransaction`;
@@ -171,10 +217,7 @@ const typedTransactionEnds = (client: PgClient.PgClient): PgClient.PgClient => {
           // The server's answer (a refused COMMIT rolled back), or no answer at all.
           const answered = defect.cause instanceof pg.DatabaseError
           return Effect.fail(
-            answered ? defect : new SqlError({
-              cause: defect.cause,
-              message: "The connection was lost during COMMIT: the transaction may or may not have committed"
-            })
+            answered ? defect : new SqlError({ cause: defect.cause, message: commitOutcomeUnknown })
           )
         })
       )
