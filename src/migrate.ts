@@ -69,7 +69,10 @@ export const explain = (error: { readonly _tag: string; readonly message: string
         `Every pending step was rolled back; the database is exactly as it was before this run.`
     }
     case "SqlError":
-      return `Database error: ${error.message}${describeCause(error)}. Nothing was changed.`
+      return error.message === Database.commitOutcomeUnknown
+        ? `Database error: ${error.message}${describeCause(error)}. ` +
+          `Run "migrate status" to see whether the pending steps were applied; "migrate" again completes either way.`
+        : `Database error: ${error.message}${describeCause(error)}. Nothing was changed.`
     default:
       return `${error.message}`
   }
