@@ -355,6 +355,10 @@ export const make = (options: Options = {}): Effect.Effect<
         if (position === null) {
           const state = yield* persistently(feedState)
           position = { txId: BigInt(state.xmin), id: 0n }
+          // Where the tail starts. A subscriber whose catch-up ended below this point (a change
+          // committed in between) reads that gap itself on this batch, instead of at the next change.
+          const horizon = state.horizonTxId === null ? null : { txId: BigInt(state.horizonTxId), id: state.horizonId! }
+          yield* PubSub.publish(tail, { epoch: state.epoch, horizon, from: position, to: position, changes: [] })
         }
         const from: Cursor.Position = position
         const result = yield* persistently(read(from, {}, batchSize))
