@@ -84,7 +84,7 @@ try {
   const lat = [...acked].map(([id, at]) => (arrived.get(id) ?? NaN) - at).filter(Number.isFinite).sort((a, b) => a - b)
   console.log(`primary changes ${all.length}, standby stream delivered ${seen.length}, identical order: ${same}`)
   console.log(`ack on primary -> delivered from standby: p50 ${lat[Math.floor(lat.length / 2)]?.toFixed(1)} ms, p99 ${lat[Math.floor(lat.length * 0.99)]?.toFixed(1)} ms, n=${lat.length}`)
-  const consumer = await reader.runPromise(feed.consume({ name: "on-standby", handler: () => Effect.void }).pipe(Effect.timeout(Duration.seconds(5)), Effect.either))
+  const consumer = await reader.runPromise(feed.consume({ name: "on-standby", handler: () => Effect.void }).pipe(Effect.timeout(Duration.seconds(30)), Effect.either))
   console.log("consume on the standby:", JSON.stringify(consumer).slice(0, 300))
   await reader.runPromise(Fiber.interrupt(fiber))
   await reader.dispose(); await writer.dispose(); await admin.end(); await sb.end(); await slow.end()

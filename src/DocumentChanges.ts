@@ -232,6 +232,20 @@ const persistently = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, Exclu
     Exclude<E, SqlError>
   >
 
+// A read-only server (a standby) cannot take a consumer's checkpoints: waiting for it would never end.
+const onPrimary = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | DatabaseError, R> =>
+  Effect.catchIf(
+    effect,
+    (error) => error instanceof SqlError && (error.cause as { code?: string } | undefined)?.code === "25006",
+    () =>
+      Effect.fail(
+        new DatabaseError({
+          message: "durable consumers store their checkpoints, and this server is read-only (a standby?): " +
+            "run consumers against the primary"
+        })
+      )
+  )
+
 const workspaceRequired = () =>
   new InvalidInput({ field: "workspaceId", message: "is required under tenant isolation: a stream reads one workspace" })
 
@@ -586,7 +600,7 @@ export const make = (options: Options = {}): Effect.Effect<
           WHERE name = ${request.name} AND owner = ${owner}`.pipe(Effect.ignore)
 
         const run = Effect.gen(function*() {
-          const from = yield* persistently(acquire)
+          const from = yield* persistently(onPrimary(acquire))
           let stored = from
           return yield* stream({ from, workspaceId: request.workspaceId, kind: request.kind }).pipe(
             Stream.groupedWithin(maxBatch, Duration.millis(50)),
@@ -616,10 +630,12 @@ export const make = (options: Options = {}): Effect.Effect<
         return yield* run.pipe(
           Effect.retry({
             schedule: retrySchedule,
-            while: (error) => !(error instanceof InvalidCursor || error instanceof CursorExpired || error instanceof LeaseLost)
+            while: (error) =>
+              !(error instanceof InvalidCursor || error instanceof CursorExpired || error instanceof LeaseLost ||
+                error instanceof DatabaseError)
           }),
           Effect.zipRight(Effect.never)
-        ) as Effect.Effect<never, InvalidCursor | CursorExpired | LeaseLost, R>
+        ) as Effect.Effect<never, InvalidCursor | CursorExpired | LeaseLost | DatabaseError, R>
       })
 
     return { stream, currentCursor, prune, consume } as Context.Tag.Service<DocumentChanges>

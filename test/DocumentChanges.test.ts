@@ -417,6 +417,24 @@ describe("DocumentChanges", () => {
     }), { timeout: 60_000 })
 
   describe("durable consumers", () => {
+    it.live("fail with DatabaseError on a read-only server (a standby) instead of waiting for it forever", () =>
+      Effect.gen(function*() {
+        const { runtime, url } = yield* Effect.promise(() => store())
+        const database = new URL(url).pathname.slice(1)
+        // New sessions of this database are read-only, as on a hot standby (bench/standby.ts checks a real one).
+        yield* Effect.promise(() => withClient(url, (client) => client.query(`ALTER DATABASE "${database}" SET default_transaction_read_only = on`)))
+        const readOnly = ManagedRuntime.make(storeLayer(url, {}))
+        const program = Effect.gen(function*() {
+          const feed = yield* DocumentChanges.DocumentChanges
+          const error = yield* Effect.flip(feed.consume({ name: "on-a-standby", handler: () => Effect.void }))
+          expect(error._tag).toBe("DatabaseError")
+          expect(error.message).toMatch(/read-only .*run consumers against the primary/)
+        })
+        yield* Effect.promise(() => readOnly.runPromise(program.pipe(Effect.timeout(Duration.seconds(20)))))
+        yield* Effect.promise(() => readOnly.dispose())
+        yield* Effect.promise(() => runtime.dispose())
+      }))
+
     it.live("retry a failing handler from the last checkpoint and store the checkpoint after success", () =>
       Effect.gen(function*() {
         const { runtime, url } = yield* Effect.promise(() => store())
