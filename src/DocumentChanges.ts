@@ -526,12 +526,20 @@ export const make = (options: Options = {}): Effect.Effect<
         })
         const { olderThan: age } = yield* decodeInput(PruneRequest)({ olderThan })
         const seconds = Duration.toMillis(age) / 1000
-        // Everything at or below the newest old-enough change goes, so the horizon is exact.
+        // Everything before the first change (in feed order) that is too young or not yet below the
+        // horizon goes, so the horizon is exact. Not "everything up to the newest old change": a transaction
+        // that began long ago but wrote just now has old changes at a new position, and would take the
+        // young changes below it along.
         const [row] = yield* sql<{ deleted: bigint; epoch: string; horizonTxId: string | null; horizonId: bigint | null }>`
-          WITH cutoff AS (
+          WITH young AS (
             SELECT tx_id, id FROM document_changes
-            WHERE changed_at < now() - make_interval(secs => ${seconds})
-              AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+            WHERE changed_at >= now() - make_interval(secs => ${seconds})
+               OR tx_id >= pg_snapshot_xmin(pg_current_snapshot())
+            ORDER BY tx_id, id LIMIT 1
+          ), cutoff AS (
+            SELECT tx_id, id FROM document_changes
+            WHERE (tx_id, id) < (coalesce((SELECT tx_id FROM young), pg_snapshot_xmin(pg_current_snapshot())),
+                                 coalesce((SELECT id FROM young), 0))
             ORDER BY tx_id DESC, id DESC LIMIT 1
           ), deleted AS (
             DELETE FROM document_changes c USING cutoff

@@ -237,6 +237,45 @@ describe("DocumentChanges", () => {
       yield* Effect.promise(() => runtime.dispose())
     }))
 
+  // Found by the soak's slow transactions (soak/soak.ts): prune cut at the newest old change, and a
+  // transaction that began long ago but wrote just now has old changes at a new position.
+  it.live("prune deletes no change younger than its age, also below a transaction that began before it", () =>
+    Effect.gen(function*() {
+      const { runtime, url } = yield* Effect.promise(() => store())
+      const workspaceId = randomUUID()
+      const slow = new pg.Client({ connectionString: url })
+      yield* Effect.promise(() => slow.connect())
+      const program = Effect.gen(function*() {
+        const feed = yield* DocumentChanges.DocumentChanges
+        yield* putInput(workspaceId, "old.txt")
+        // The slow transaction begins (its changes will carry this moment) and writes only later.
+        yield* Effect.promise(() => slow.query("BEGIN"))
+        yield* Effect.promise(() => slow.query("SELECT 1"))
+        // Real time must pass: the age is what is under test.
+        yield* Effect.sleep(Duration.millis(1500))
+        yield* putInput(workspaceId, "young.txt")
+        const id = randomUUID()
+        yield* Effect.promise(async () => {
+          await slow.query(`INSERT INTO files (id, workspace_id, kind, name, name_key) VALUES ($1, $2, 'input', 'slow', 'slow')`, [id, workspaceId])
+          await slow.query(`INSERT INTO file_versions (id, file_id, version_no, storage_key, byte_size) VALUES ($1, $2, 1, 'k', 1)`, [randomUUID(), id])
+          await slow.query("COMMIT")
+        })
+        const pruned = yield* feed.prune({ olderThan: Duration.seconds(1) })
+        const kept = yield* Effect.promise(() =>
+          withClient(url, async (client) =>
+            (await client.query(
+              `SELECT f.name, c.op FROM document_changes c JOIN files f ON f.id = c.document_id ORDER BY c.tx_id, c.id`
+            )).rows.map((row) => `${row.name}:${row.op}`))
+        )
+        // Only old.txt's changes went; young.txt's (and the slow transaction's, behind them) stay.
+        expect(pruned.deleted).toBe(2)
+        expect(kept).toEqual(["young.txt:created", "young.txt:version_added", "slow:created", "slow:version_added"])
+      })
+      yield* Effect.promise(() => runtime.runPromise(program))
+      yield* Effect.promise(() => slow.end())
+      yield* Effect.promise(() => runtime.dispose())
+    }))
+
   it.live("list then watch misses nothing while writers run", () =>
     Effect.gen(function*() {
       const { runtime } = yield* Effect.promise(() => store())
