@@ -15,6 +15,8 @@
  *   from a listing);
  * - durable consumers: several names, some stopped and restarted, one name
  *   run by both runtimes at once, handlers that fail now and then;
+ * - a user-composed transaction now and then that writes only after waiting
+ *   longer than the prune age;
  * - `prune({ olderThan })` with a short age, periodically;
  * - faults: `pg_terminate_backend` of the library's connections (all of them,
  *   or one) from a side connection, at random intervals; with
@@ -41,6 +43,9 @@
  * - `caught-up-not-expired`: `CursorExpired` is counted, not a violation,
  *   unless the stream (or consumer) had already caught up with everything
  *   committed `pruneAge / 2` before;
+ * - `prune-respects-age`: no change that an unfiltered stream delivered with
+ *   a `changedAt` younger than the prune age lies at or below the horizon a
+ *   prune returned;
  * - `consumer-at-least-once`: every change up to a consumer's checkpoint was
  *   handed to a handler of that name (successfully);
  * - `checkpoint-monotonic`: a consumer's checkpoint never goes back;
@@ -55,7 +60,7 @@
  *   below the prune horizon).
  */
 import { randomUUID } from "node:crypto"
-import type { SqlClient } from "@effect/sql"
+import { SqlClient } from "@effect/sql"
 import type { PgClient } from "@effect/sql-pg"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
@@ -364,6 +369,8 @@ export const soak = (options: SoakOptions): Effect.Effect<SoakReport, never, Sco
       network ? storeLayer(network.url(options.url), "effect-docstore soak-b", Duration.seconds(5)) : storeLayer(options.url, "effect-docstore soak-b")
     ).pipe(Effect.orDie)
     yield* Migrations.run().pipe(Effect.provide(contextA), Effect.orDie)
+    // The slow transactions' runtime: its connections are not among those the faults terminate.
+    const contextC = yield* Layer.build(storeLayer(options.url, "docstore-soak slow transactions")).pipe(Effect.orDie)
     const inA = <A, E>(effect: Effect.Effect<A, E, Store>) => Effect.provide(effect, contextA)
     const inB = <A, E>(effect: Effect.Effect<A, E, Store>) => Effect.provide(effect, contextB)
     type Runtime = typeof inA
@@ -596,6 +603,8 @@ export const soak = (options: SoakOptions): Effect.Effect<SoakReport, never, Sco
 
     // ---- live streams ---------------------------------------------------------------
     const streamTracks: Array<StreamTrack> = []
+    /** Changes the unfiltered streams delivered, with their age: prune must not have deleted a young one. */
+    let deliveredAges: Array<{ readonly position: Position; readonly changedAt: number }> = []
     let changesDelivered = 0
 
     const sideXmin = Effect.map(
@@ -626,6 +635,9 @@ export const soak = (options: SoakOptions): Effect.Effect<SoakReport, never, Sco
           }
           track.last = at
           track.pending.push(at)
+          if (track.filter.workspaceId === undefined && track.filter.kind === undefined) {
+            deliveredAges.push({ position: at, changedAt: event.change.changedAt.getTime() })
+          }
           track.delivered++
           changesDelivered++
         } else {
@@ -1036,6 +1048,22 @@ export const soak = (options: SoakOptions): Effect.Effect<SoakReport, never, Sco
       if (Option.isSome(outcome) && Exit.isSuccess(outcome.value)) {
         operations.add("prune")
         operations.add("changes pruned", outcome.value.value.deleted)
+        const horizon = outcome.value.value.horizon === null ? null : decodeCursor(outcome.value.value.horizon)
+        // The server's clock, read after prune's: a change younger than the age by it was young for prune too.
+        const [clock] = yield* query<{ now: number }>(checker, `SELECT (extract(epoch FROM now()) * 1000)::float8 AS now`)
+        const youngFrom = clock!.now - pruneAgeMs
+        checks.add("prune-respects-age")
+        if (horizon !== null) {
+          const young = deliveredAges.filter((d) => d.changedAt >= youngFrom && compare(d.position, horizon) <= 0)
+          if (young.length > 0) {
+            violation(
+              "prune-respects-age",
+              `prune({ olderThan: ${pruneAgeMs / 1000}s }) moved the horizon to ${show(horizon)}, over ${young.length} changes ` +
+                `younger than that, e.g. ${show(young[0]!.position)} of ${((clock!.now - young[0]!.changedAt) / 1000).toFixed(1)}s`
+            )
+          }
+        }
+        deliveredAges = deliveredAges.filter((d) => d.changedAt >= clock!.now - 3 * pruneAgeMs)
       }
     }))
 
@@ -1077,6 +1105,30 @@ export const soak = (options: SoakOptions): Effect.Effect<SoakReport, never, Sco
       operations.add("put: new document (input, quiet workspace)")
       acknowledge(version.id, { workspaceId: quietWorkspace, documentId: written.value.document.id, versionNo: 1 })
     }))
+    // A user-composed transaction that begins, waits longer than the prune age, then writes: its change
+    // carries its transaction's start time (old) and its transaction id (new) at once.
+    const slowTransaction = untilStopped(Effect.gen(function*() {
+      yield* pause(random(0.5, 1) * pruneAgeMs)
+      if (!running) return
+      const workspaceId = pick(workspaces)
+      const name = `slow-${randomUUID()}.txt`
+      const version = versionInput(name)
+      const outcome = yield* guard(
+        "slow transaction",
+        Effect.provide(Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const documents = yield* Documents.Documents
+          return yield* sql.withTransaction(Effect.gen(function*() {
+            yield* sql`SELECT 1`
+            yield* Effect.sleep(Duration.millis(random(1.1, 1.4) * pruneAgeMs))
+            return yield* documents.put({ kind: "input", workspaceId, name, version })
+          }))
+        }), contextC)
+      )
+      if (Option.isNone(outcome) || Exit.isFailure(outcome.value)) return
+      operations.add("put: in a transaction older than the prune age")
+      acknowledge(version.id, { workspaceId, documentId: outcome.value.value.document.id, versionNo: 1 })
+    }))
     const lease = Duration.seconds(10)
 
     yield* sample
@@ -1099,6 +1151,7 @@ export const soak = (options: SoakOptions): Effect.Effect<SoakReport, never, Sco
       consumer(inB, quietRestarting, true, lease),
       liveStream(inB, "quiet restarting (B)", { workspaceId: quietWorkspace }, "beginning", true),
       quietWriter,
+      slowTransaction,
       faults,
       pruner,
       untilStopped(Effect.zipRight(Effect.sleep(Duration.millis(250)), sample))
@@ -1181,6 +1234,7 @@ export const formatReport = (report: SoakReport): string => {
     "stream-order",
     "stream-complete",
     "caught-up-not-expired",
+    "prune-respects-age",
     "consumer-at-least-once",
     "checkpoint-monotonic",
     "consumer-exclusive",

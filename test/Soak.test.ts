@@ -49,6 +49,7 @@ describe("Soak", () => {
         expect(operations["put: next version"], summary).toBeGreaterThan(0)
         expect(operations["put: shared key"], summary).toBeGreaterThan(0)
         expect(operations["delete"], summary).toBeGreaterThan(0)
+        expect(operations["put: in a transaction older than the prune age"], summary).toBeGreaterThan(0)
         expect(operations["prune"], summary).toBeGreaterThan(0)
         expect(operations["changes pruned"], summary).toBeGreaterThan(0)
         expect(operations["stream restart from its cursor"], summary).toBeGreaterThan(0)
@@ -63,6 +64,7 @@ describe("Soak", () => {
         expect(report.checks["consumer-at-least-once"], summary).toBeGreaterThan(5)
         expect(report.checks["acknowledged-readable"], summary).toBeGreaterThan(0)
         expect(report.checks["versions-gapless"], summary).toBeGreaterThan(5)
+        expect(report.checks["prune-respects-age"], summary).toBeGreaterThan(5)
       })),
     { timeout: 120_000 }
   )
