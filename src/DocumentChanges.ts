@@ -264,6 +264,7 @@ export const make = (options: Options = {}): Effect.Effect<
 > =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const raw = sql.withoutTransforms()
     const pg = yield* PgClient.PgClient
     // Under tenant isolation no statement may read across workspaces: each live stream reads its
     // own workspace (with the workspace set) when the tail wakes it, instead of sharing the tail's reads.
@@ -278,8 +279,9 @@ export const make = (options: Options = {}): Effect.Effect<
       Effect.gen(function*() {
         // One statement, one snapshot: the feed row, the horizon and the changes agree.
         // Under isolation, without a workspace the policies let nothing through.
-        const rows = yield* isolation.scoped(filter.workspaceId ?? "")(sql<
-          { feedEpoch: string; horizonTxId: string | null; horizonId: bigint | null; xmin: string; id: bigint | null }
+        // Rows as PostgreSQL names them: renaming the keys of every row cost as much as reading it.
+        const rows = yield* isolation.scoped(filter.workspaceId ?? "")(raw<
+          { feed_epoch: string; horizon_tx_id: string | null; horizon_id: bigint | null; xmin: string; id: bigint | null }
         >`
           SELECT f.epoch AS feed_epoch, f.horizon_tx_id::text AS horizon_tx_id, f.horizon_id, h.xmin::text AS xmin,
                  c.id, c.tx_id::text AS tx_id, c.workspace_id, c.document_id, c.kind, c.op, c.version_no, c.changed_at
@@ -299,8 +301,8 @@ export const make = (options: Options = {}): Effect.Effect<
         const [first] = rows
         const changes = first!.id === null ? [] : (rows as unknown as ReadonlyArray<ChangeRow.Row>).map(ChangeRow.fromRow)
         return {
-          epoch: first!.feedEpoch,
-          horizon: first!.horizonTxId === null ? null : { txId: BigInt(first!.horizonTxId), id: first!.horizonId! },
+          epoch: first!.feed_epoch,
+          horizon: first!.horizon_tx_id === null ? null : { txId: BigInt(first!.horizon_tx_id), id: first!.horizon_id! },
           xmin: BigInt(first!.xmin),
           changes
         } satisfies Read

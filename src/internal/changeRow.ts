@@ -9,26 +9,27 @@
  */
 import { Change } from "../Change.js"
 
+/** The row as PostgreSQL names its columns (the query runs without the client's key renaming). */
 export interface Row {
   readonly id: bigint
   /** xid8, selected as text. */
-  readonly txId: string
-  readonly workspaceId: string
-  readonly documentId: string
+  readonly tx_id: string
+  readonly workspace_id: string
+  readonly document_id: string
   readonly kind: string
   readonly op: string
-  readonly versionNo: number | null
-  readonly changedAt: Date
+  readonly version_no: number | null
+  readonly changed_at: Date
 }
 
 export const fromRow = (row: Row): Change =>
   new Change({
     id: row.id,
-    txId: BigInt(row.txId),
-    workspaceId: row.workspaceId as Change["workspaceId"],
-    documentId: row.documentId as Change["documentId"],
+    txId: BigInt(row.tx_id),
+    workspaceId: row.workspace_id as Change["workspaceId"],
+    documentId: row.document_id as Change["documentId"],
     kind: row.kind as Change["kind"],
     op: row.op as Change["op"],
-    versionNo: row.versionNo,
-    changedAt: row.changedAt
+    versionNo: row.version_no,
+    changedAt: row.changed_at
   }, true)
