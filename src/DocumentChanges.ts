@@ -233,17 +233,20 @@ const persistently = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, Exclu
   >
 
 // A read-only server (a standby) cannot take a consumer's checkpoints: waiting for it would never end.
+// Marked, so that `consume` stops on this error and not on a handler's own DatabaseError.
+const readOnlyServer = new WeakSet<DatabaseError>()
 const onPrimary = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | DatabaseError, R> =>
   Effect.catchIf(
     effect,
     (error) => error instanceof SqlError && (error.cause as { code?: string } | undefined)?.code === "25006",
-    () =>
-      Effect.fail(
-        new DatabaseError({
-          message: "durable consumers store their checkpoints, and this server is read-only (a standby?): " +
-            "run consumers against the primary"
-        })
-      )
+    () => {
+      const error = new DatabaseError({
+        message: "durable consumers store their checkpoints, and this server is read-only (a standby?): " +
+          "run consumers against the primary"
+      })
+      readOnlyServer.add(error)
+      return Effect.fail(error)
+    }
   )
 
 const workspaceRequired = () =>
@@ -642,7 +645,7 @@ export const make = (options: Options = {}): Effect.Effect<
             schedule: retrySchedule,
             while: (error) =>
               !(error instanceof InvalidCursor || error instanceof CursorExpired || error instanceof LeaseLost ||
-                error instanceof DatabaseError)
+                (error instanceof DatabaseError && readOnlyServer.has(error)))
           }),
           Effect.zipRight(Effect.never)
         ) as Effect.Effect<never, InvalidCursor | CursorExpired | LeaseLost | DatabaseError, R>

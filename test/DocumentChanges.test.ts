@@ -22,6 +22,7 @@ import type { Change } from "../src/Change.js"
 import * as Database from "../src/Database.js"
 import * as DocumentChanges from "../src/DocumentChanges.js"
 import * as Documents from "../src/Documents.js"
+import { DatabaseError } from "../src/Errors.js"
 import * as Cursor from "../src/internal/cursor.js"
 import * as Embedded from "../src/internal/embedded.js"
 import * as Migrations from "../src/Migrations.js"
@@ -493,7 +494,8 @@ describe("DocumentChanges", () => {
               Effect.suspend(() => {
                 if (failures === 0 && changes.some((change) => change.documentId === poison)) {
                   failures++
-                  return Effect.fail("index unavailable")
+                  // The store's own error, as a handler that writes to it during an outage gets: retried too.
+                  return Effect.fail(new DatabaseError({ message: "the store was unavailable" }))
                 }
                 handled.push(...changes.map((change) => `${change.documentId}:${change.op}`))
                 return Effect.void
