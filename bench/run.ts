@@ -59,7 +59,8 @@ const readSections = async (): Promise<Map<string, Section>> => {
   const text = await fs.readFile(docsFile, "utf8").catch(() => "")
   for (const match of text.matchAll(sectionPattern)) {
     const meta = JSON.parse(match[2]!) as { figures: ReadonlyArray<Figure>; measured: string }
-    if (benchmarks[match[1]!] !== undefined) sections.set(match[1]!, { ...meta, markdown: match[3]! })
+    const markdown = match[3]!.replace(`<a id="${match[1]}"></a>\n\n`, "")
+    if (benchmarks[match[1]!] !== undefined) sections.set(match[1]!, { ...meta, markdown })
   }
   return sections
 }
@@ -137,6 +138,8 @@ const main = async () => {
       const benchmark = benchmarks[name]!
       return [
         `<!-- bench:${name} ${JSON.stringify({ figures: section.figures, measured: section.measured })} -->`,
+        `<a id="${name}"></a>`,
+        "",
         section.markdown.startsWith(`## ${name}:`)
           ? section.markdown
           : `## ${name}: ${benchmark.title}\n\nMeasured ${section.measured}.\n\n${benchmark.description}\n\n${section.markdown}`,
