@@ -10,7 +10,7 @@
 import { randomUUID } from "node:crypto"
 import pg from "pg"
 import * as Documents from "../src/Documents.js"
-import { documentsRuntime, median, withStores } from "./stores.js"
+import { documentsRuntime, sidesTable, withStores } from "./stores.js"
 
 export interface BulkOptions {
   readonly serverUrl: string
@@ -136,20 +136,21 @@ export const runBulkBench = (options: BulkOptions): Promise<BulkResult> =>
 export const serviceRatio = (run: BulkRun) => run.service / run.bareWithoutTriggers
 export const triggerRatio = (run: BulkRun) => run.bare / run.bareWithoutTriggers
 
-export const formatBulk = (result: BulkResult) => {
-  const row = (label: string, r: BulkRun, s: number, t: number) =>
-    `| ${label} | ${r.service.toFixed(0)} | ${r.bare.toFixed(0)} | ${r.bareWithoutTriggers.toFixed(0)} | ${s.toFixed(2)} | ${t.toFixed(2)} |`
-  return [
+export const formatBulk = (result: BulkResult) =>
+  [
     `${result.versions.toLocaleString("en-US")} versions of ${result.documents.toLocaleString("en-US")} new documents ` +
-      "(two each, ten workspaces) per side per run, one call or one transaction each.",
+    "(two each, ten workspaces) per side per run, one call or one transaction each.",
     "",
-    "| run | putMany, versions/s | bare INSERT with triggers, versions/s | bare INSERT without change-feed triggers, versions/s | putMany / bare without triggers (target >= 0.85) | with / without triggers (target >= 0.9) |",
-    "| ---: | ---: | ---: | ---: | ---: | ---: |",
-    ...result.runs.map((r, i) => row(String(i + 1), r, serviceRatio(r), triggerRatio(r))),
-    row("**median**", {
-      service: median(result.runs.map((r) => r.service)),
-      bare: median(result.runs.map((r) => r.bare)),
-      bareWithoutTriggers: median(result.runs.map((r) => r.bareWithoutTriggers))
-    }, median(result.runs.map(serviceRatio)), median(result.runs.map(triggerRatio)))
+    ...sidesTable(
+      [
+        "putMany, versions/s",
+        "bare INSERT with triggers, versions/s",
+        "bare INSERT without change-feed triggers, versions/s",
+        "putMany / bare without triggers (target >= 0.85)",
+        "with / without triggers (target >= 0.9)"
+      ],
+      result.runs,
+      serviceRatio,
+      triggerRatio
+    )
   ].join("\n")
-}

@@ -102,3 +102,31 @@ export const timedLanes = async (count: number, lanes: number, call: (i: number)
   }))
   return count / ((performance.now() - started) / 1000)
 }
+
+/** Throughput of the three sides of a write benchmark in one run. */
+export interface Sides {
+  readonly service: number
+  readonly bare: number
+  readonly bareWithoutTriggers: number
+}
+
+/** The per-run table of a write benchmark, with its median row: service / baseline and the trigger cost. */
+export const sidesTable = (
+  headers: ReadonlyArray<string>,
+  runs: ReadonlyArray<Sides>,
+  serviceRatio: (run: Sides) => number,
+  triggerRatio: (run: Sides) => number
+): Array<string> => {
+  const row = (label: string, r: Sides, s: number, t: number) =>
+    `| ${label} | ${r.service.toFixed(0)} | ${r.bare.toFixed(0)} | ${r.bareWithoutTriggers.toFixed(0)} | ${s.toFixed(2)} | ${t.toFixed(2)} |`
+  return [
+    `| run | ${headers.join(" | ")} |`,
+    "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...runs.map((r, i) => row(String(i + 1), r, serviceRatio(r), triggerRatio(r))),
+    row("**median**", {
+      service: median(runs.map((r) => r.service)),
+      bare: median(runs.map((r) => r.bare)),
+      bareWithoutTriggers: median(runs.map((r) => r.bareWithoutTriggers))
+    }, median(runs.map(serviceRatio)), median(runs.map(triggerRatio)))
+  ]
+}

@@ -10,7 +10,7 @@
 import { randomUUID } from "node:crypto"
 import pg from "pg"
 import * as Documents from "../src/Documents.js"
-import { barePut, documentsRuntime, median, newVersion, timedLanes, withStores } from "./stores.js"
+import { barePut, documentsRuntime, newVersion, sidesTable, timedLanes, withStores } from "./stores.js"
 
 export interface WritesOptions {
   /** A server URL on which the benchmark may create and drop databases. */
@@ -74,19 +74,20 @@ export const runWritesBench = (options: WritesOptions): Promise<WritesResult> =>
 export const serviceRatio = (run: WritesRun) => run.service / run.bare
 export const triggerRatio = (run: WritesRun) => run.bareWithoutTriggers === 0 ? NaN : run.bare / run.bareWithoutTriggers
 
-export const formatWrites = (result: WritesResult) => {
-  const row = (label: string, r: WritesRun, s: number, t: number) =>
-    `| ${label} | ${r.service.toFixed(0)} | ${r.bare.toFixed(0)} | ${r.bareWithoutTriggers.toFixed(0)} | ${s.toFixed(2)} | ${t.toFixed(2)} |`
-  return [
+export const formatWrites = (result: WritesResult) =>
+  [
     `${result.writes.toLocaleString("en-US")} writes per side per run on ${result.lanes} lanes (pools of ${result.lanes} connections).`,
     "",
-    "| run | Documents.put, writes/s | bare pg, writes/s | bare pg without change-feed triggers, writes/s | put / bare (target >= 0.85) | with / without triggers (target >= 0.85) |",
-    "| ---: | ---: | ---: | ---: | ---: | ---: |",
-    ...result.runs.map((r, i) => row(String(i + 1), r, serviceRatio(r), triggerRatio(r))),
-    row("**median**", {
-      service: median(result.runs.map((r) => r.service)),
-      bare: median(result.runs.map((r) => r.bare)),
-      bareWithoutTriggers: median(result.runs.map((r) => r.bareWithoutTriggers))
-    }, median(result.runs.map(serviceRatio)), median(result.runs.map(triggerRatio)))
+    ...sidesTable(
+      [
+        "Documents.put, writes/s",
+        "bare pg, writes/s",
+        "bare pg without change-feed triggers, writes/s",
+        "put / bare (target >= 0.85)",
+        "with / without triggers (target >= 0.85)"
+      ],
+      result.runs,
+      serviceRatio,
+      triggerRatio
+    )
   ].join("\n")
-}

@@ -324,6 +324,19 @@ const oneWorkspace = (requests: ReadonlyArray<Put>) => {
   )
 }
 
+const versionIdTaken = (error: unknown) =>
+  error instanceof SqlError && pgCode(error).constraint === "file_versions_pkey"
+
+/**
+ * A concurrent writer used one of our version ids first: the second try finds its version and replays
+ * (or conflicts). Taken again, it was by a write this role cannot see (another workspace, under isolation).
+ */
+const raceOnVersionId = <A, E, R>(attempt: Effect.Effect<A, E, R>, versionId: string | null) =>
+  attempt.pipe(
+    Effect.catchIf(versionIdTaken, () => attempt),
+    Effect.catchIf(versionIdTaken, () => Effect.fail(versionTaken(versionId)))
+  )
+
 const notFound = (documentId: string) =>
   new DocumentNotFound({ documentId, message: `no document ${documentId} in this workspace` })
 
@@ -437,20 +450,7 @@ export const make = Effect.gen(function*() {
 
   const put = (input: PutRequest) =>
     decodeInput(PutRequest)(input).pipe(
-      Effect.flatMap((request) =>
-        write(request).pipe(
-          // Two retries of one version id raced: the loser finds the winner's version on its second try.
-          Effect.catchIf(
-            (error) => error instanceof SqlError && pgCode(error).constraint === "file_versions_pkey",
-            () => write(request)
-          ),
-          // Still taken on the second try: by a write this role cannot see (another workspace, under isolation).
-          Effect.catchIf(
-            (error) => error instanceof SqlError && pgCode(error).constraint === "file_versions_pkey",
-            () => Effect.fail(versionTaken(request.version.id ?? null))
-          )
-        )
-      )
+      Effect.flatMap((request) => raceOnVersionId(write(request), request.version.id ?? null))
     )
 
   // ---- bulk writes: a fixed number of set-based statements, whatever the size ----
@@ -572,20 +572,7 @@ export const make = Effect.gen(function*() {
   const putMany = (input: ReadonlyArray<PutRequest>) =>
     decodeInput(PutManyRequest)(input).pipe(
       Effect.tap((requests) => isolation.enabled ? oneWorkspace(requests) : Effect.void),
-      Effect.flatMap((requests) =>
-        writeMany(requests).pipe(
-          // A concurrent writer used one of our version ids first: the retry replays or conflicts.
-          Effect.catchIf(
-            (error) => error instanceof SqlError && pgCode(error).constraint === "file_versions_pkey",
-            () => writeMany(requests)
-          ),
-          // Still taken: by a write this role cannot see (another workspace, under isolation).
-          Effect.catchIf(
-            (error) => error instanceof SqlError && pgCode(error).constraint === "file_versions_pkey",
-            () => Effect.fail(versionTaken(null))
-          )
-        )
-      )
+      Effect.flatMap((requests) => raceOnVersionId(writeMany(requests), null))
     )
 
   const get = (ref: DocumentRef) =>
