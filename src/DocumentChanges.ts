@@ -33,6 +33,7 @@ import { CursorExpired, DatabaseError, InvalidCursor, InvalidInput } from "./Err
 import { WorkspaceId } from "./Ids.js"
 import * as ChangeRow from "./internal/changeRow.js"
 import * as Cursor from "./internal/cursor.js"
+import { databaseError, pgCode } from "./internal/sqlError.js"
 import { decodeInput } from "./internal/validation.js"
 import * as Wakeup from "./internal/wakeup.js"
 import * as TenantIsolation from "./TenantIsolation.js"
@@ -216,6 +217,10 @@ interface TailBatch {
 
 const positionOf = (change: Change): Cursor.Position => ({ txId: change.txId, id: change.id })
 
+/** The retention horizon as document_feed stores it (xid8 as text), if prune has set one. */
+const horizonOf = (txId: string | null, id: bigint | null): Cursor.Position | null =>
+  txId === null ? null : { txId: BigInt(txId), id: id! }
+
 const matches = (filter: Filter) => (change: Change) =>
   (filter.workspaceId === undefined || change.workspaceId === filter.workspaceId) &&
   (filter.kind === undefined || change.kind === filter.kind)
@@ -238,7 +243,7 @@ const readOnlyServer = new WeakSet<DatabaseError>()
 const onPrimary = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | DatabaseError, R> =>
   Effect.catchIf(
     effect,
-    (error) => error instanceof SqlError && (error.cause as { code?: string } | undefined)?.code === "25006",
+    (error) => error instanceof SqlError && pgCode(error).code === "25006",
     () => {
       const error = new DatabaseError({
         message: "durable consumers store their checkpoints, and this server is read-only (a standby?): " +
@@ -251,11 +256,6 @@ const onPrimary = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E 
 
 const workspaceRequired = () =>
   new InvalidInput({ field: "workspaceId", message: "is required under tenant isolation: a stream reads one workspace" })
-
-const databaseError = (error: SqlError) =>
-  new DatabaseError({
-    message: [error.message, (error.cause as { message?: string } | undefined)?.message].filter(Boolean).join(": ")
-  })
 
 /**
  * @since 0.1.0
@@ -305,7 +305,7 @@ export const make = (options: Options = {}): Effect.Effect<
         const changes = first!.id === null ? [] : (rows as unknown as ReadonlyArray<ChangeRow.Row>).map(ChangeRow.fromRow)
         return {
           epoch: first!.feed_epoch,
-          horizon: first!.horizon_tx_id === null ? null : { txId: BigInt(first!.horizon_tx_id), id: first!.horizon_id! },
+          horizon: horizonOf(first!.horizon_tx_id, first!.horizon_id),
           xmin: BigInt(first!.xmin),
           changes
         } satisfies Read
@@ -353,9 +353,16 @@ export const make = (options: Options = {}): Effect.Effect<
 
     if (options.wakeups ?? true) yield* Wakeup.listen(pg.config, () => Queue.unsafeOffer(wakeups, undefined))
 
+    // The oldest open transaction, looked up once per heartbeat interval while the tail runs.
+    let lastStallCheck = 0
+    const checkStall = Effect.suspend(() => {
+      if (Date.now() - lastStallCheck < Duration.toMillis(heartbeatInterval)) return Effect.void
+      lastStallCheck = Date.now()
+      return Effect.flatMap(stallNow, (stall) => Ref.set(tailStall, stall))
+    })
+
     const tailLoop = Effect.gen(function*() {
       let position: Cursor.Position | null = null
-      let lastStallCheck = 0
       for (;;) {
         if ((yield* Ref.get(subscribers)) === 0) {
           position = null
@@ -364,10 +371,7 @@ export const make = (options: Options = {}): Effect.Effect<
         }
         if (isolated) {
           yield* PubSub.publish(tail, tick)
-          if (Date.now() - lastStallCheck >= Duration.toMillis(heartbeatInterval)) {
-            lastStallCheck = Date.now()
-            yield* Ref.set(tailStall, yield* stallNow)
-          }
+          yield* checkStall
           yield* Queue.take(wakeups).pipe(Effect.timeout(pollInterval), Effect.ignore)
           continue
         }
@@ -376,7 +380,7 @@ export const make = (options: Options = {}): Effect.Effect<
           position = { txId: BigInt(state.xmin), id: 0n }
           // Where the tail starts. A subscriber whose catch-up ended below this point (a change
           // committed in between) reads that gap itself on this batch, instead of at the next change.
-          const horizon = state.horizonTxId === null ? null : { txId: BigInt(state.horizonTxId), id: state.horizonId! }
+          const horizon = horizonOf(state.horizonTxId, state.horizonId)
           yield* PubSub.publish(tail, { epoch: state.epoch, horizon, from: position, to: position, changes: [] })
         }
         const from: Cursor.Position = position
@@ -385,10 +389,7 @@ export const make = (options: Options = {}): Effect.Effect<
           position = positionOf(result.changes[result.changes.length - 1]!)
           yield* PubSub.publish(tail, { epoch: result.epoch, horizon: result.horizon, from, to: position, changes: result.changes })
         }
-        if (Date.now() - lastStallCheck >= Duration.toMillis(heartbeatInterval)) {
-          lastStallCheck = Date.now()
-          yield* Ref.set(tailStall, yield* stallNow)
-        }
+        yield* checkStall
         if (result.changes.length < batchSize) {
           yield* Queue.take(wakeups).pipe(Effect.timeout(pollInterval), Effect.ignore)
         }
@@ -409,7 +410,7 @@ export const make = (options: Options = {}): Effect.Effect<
       Effect.gen(function*() {
         if (from === "beginning" || from === "now") {
           const state = yield* persistently(feedState)
-          const horizon = state.horizonTxId === null ? null : { txId: BigInt(state.horizonTxId), id: state.horizonId! }
+          const horizon = horizonOf(state.horizonTxId, state.horizonId)
           const position = from === "now" ? { txId: BigInt(state.xmin), id: 0n } : horizon ?? { txId: 0n, id: 0n }
           return { epoch: state.epoch, ...position } satisfies Cursor.Cursor
         }

@@ -23,6 +23,7 @@ import { Conflict, DatabaseError, DocumentNotFound, InvalidInput, VersionNotFoun
 import { DocumentId, ExportJobId, RunId, VersionId, WorkspaceId } from "./Ids.js"
 import * as Cursor from "./internal/cursor.js"
 import * as PageToken from "./internal/pageToken.js"
+import { databaseError, pgCode } from "./internal/sqlError.js"
 import { decodeInput } from "./internal/validation.js"
 import * as Wakeup from "./internal/wakeup.js"
 import * as NameKey from "./NameKey.js"
@@ -298,14 +299,6 @@ const findKey = (request: typeof FindRequest.Type): string => {
 // A row that does not decode is a bug of ours: a defect, not an error for callers.
 const decodeDocument = (row: unknown) => Effect.orDie(Schema.decodeUnknown(Document)(row))
 const decodeVersion = (row: unknown) => Effect.orDie(Schema.decodeUnknown(Version)(row))
-
-const pgCode = (error: SqlError): { code?: string; constraint?: string } =>
-  (error.cause ?? {}) as { code?: string; constraint?: string }
-
-const databaseError = (error: SqlError) =>
-  new DatabaseError({
-    message: [error.message, (error.cause as { message?: string } | undefined)?.message].filter(Boolean).join(": ")
-  })
 
 const versionTaken = (versionId: string | null) =>
   new Conflict({
