@@ -480,19 +480,21 @@ export const make = Effect.gen(function*() {
         }
       }
       const fresh = planned.filter((p) => !replayed.has(p.versionId))
-      const sources = [
-        ...new Set(fresh.flatMap((p) => p.request.kind === "output" && p.request.sourceDocumentId !== null
-          ? [`${p.request.workspaceId}/${p.request.sourceDocumentId}`]
-          : []))
-      ]
-      if (sources.length > 0) {
+      // Each output's source must be a document of its workspace.
+      const sources = new Map<string, { readonly workspaceId: string; readonly documentId: string }>()
+      for (const { request } of fresh) {
+        const documentId = sourceOf(request)
+        if (documentId !== null) sources.set(`${request.workspaceId}/${documentId}`, { workspaceId: request.workspaceId, documentId })
+      }
+      if (sources.size > 0) {
+        const wanted = [...sources.values()]
         const found = yield* sql<{ workspaceId: string; id: string }>`
           SELECT workspace_id, id FROM files
           WHERE (workspace_id, id) IN (
-            SELECT * FROM unnest(${sources.map((s) => s.slice(0, 36))}::uuid[], ${sources.map((s) => s.slice(37))}::uuid[]))`
+            SELECT * FROM unnest(${wanted.map((s) => s.workspaceId)}::uuid[], ${wanted.map((s) => s.documentId)}::uuid[]))`
         const present = new Set(found.map((row) => `${row.workspaceId}/${row.id}`))
-        const missing = sources.find((source) => !present.has(source))
-        if (missing !== undefined) return yield* Effect.fail(notFound(missing.slice(37)))
+        const missing = [...sources].find(([key]) => !present.has(key))
+        if (missing !== undefined) return yield* Effect.fail(notFound(missing[1].documentId))
       }
       // One files row per key; the writes to it become its next versions, in request order.
       const documents = new Map<string, { readonly row: Put; readonly id: string; readonly nameKey: string; next: number }>()
