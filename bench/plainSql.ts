@@ -145,7 +145,7 @@ export const steps: ReadonlyArray<{ readonly label: string; readonly statements:
   {
     label: "sha256 cleanup",
     statements: [
-      "UPDATE file_versions SET sha256 = NULLIF(lower(btrim(sha256)), '') WHERE sha256 !~ '^[0-9a-f]{64}$'"
+      "UPDATE file_versions SET sha256 = NULLIF(lower(btrim(sha256)), '') WHERE NOT (length(sha256) = 64 AND sha256 !~ '[^0-9a-f]')"
     ]
   },
   {
@@ -154,7 +154,7 @@ export const steps: ReadonlyArray<{ readonly label: string; readonly statements:
       `ALTER TABLE file_versions
          ADD CONSTRAINT file_versions_version_no_check CHECK (version_no >= 1),
          ADD CONSTRAINT file_versions_byte_size_check CHECK (byte_size >= 0),
-         ADD CONSTRAINT file_versions_sha256_check CHECK (sha256 ~ '^[0-9a-f]{64}$')`
+         ADD CONSTRAINT file_versions_sha256_check CHECK (length(sha256) = 64 AND sha256 !~ '[^0-9a-f]')`
     ]
   },
   {

@@ -216,14 +216,16 @@ const applyContentTypes = Effect.gen(function*() {
 const addVersionChecks = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   // Legacy checksums may be upper-case or blank; anything else invalid stops the migration.
+  // "64 characters, none outside 0-9a-f" rather than the regex '^[0-9a-f]{64}$': the same
+  // rule, but PostgreSQL evaluates the bounded repetition about ten times slower (0008).
   yield* sql`
     UPDATE file_versions SET sha256 = NULLIF(lower(btrim(sha256)), '')
-    WHERE sha256 !~ '^[0-9a-f]{64}$'`
+    WHERE NOT (length(sha256) = 64 AND sha256 !~ '[^0-9a-f]')`
   yield* sql`
     ALTER TABLE file_versions
       ADD CONSTRAINT file_versions_version_no_check CHECK (version_no >= 1),
       ADD CONSTRAINT file_versions_byte_size_check CHECK (byte_size >= 0),
-      ADD CONSTRAINT file_versions_sha256_check CHECK (sha256 ~ '^[0-9a-f]{64}$')`
+      ADD CONSTRAINT file_versions_sha256_check CHECK (length(sha256) = 64 AND sha256 !~ '[^0-9a-f]')`
 })
 
 export default Effect.gen(function*() {

@@ -12,6 +12,7 @@ import documentIndexes from "./0004_document_indexes.js"
 import documentConsumers from "./0005_document_consumers.js"
 import tenantIsolation from "./0006_tenant_isolation.js"
 import writePathTuning from "./0007_write_path_tuning.js"
+import checksumCheck from "./0008_checksum_check.js"
 
 export const migrations: Readonly<Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>> = {
   "0001_legacy_baseline": legacyBaseline,
@@ -20,5 +21,6 @@ export const migrations: Readonly<Record<string, Effect.Effect<void, unknown, Sq
   "0004_document_indexes": documentIndexes,
   "0005_document_consumers": documentConsumers,
   "0006_tenant_isolation": tenantIsolation,
-  "0007_write_path_tuning": writePathTuning
+  "0007_write_path_tuning": writePathTuning,
+  "0008_checksum_check": checksumCheck
 }

@@ -4,6 +4,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as fc from "effect/FastCheck"
 import * as Migrations from "../src/Migrations.js"
 import * as NameKey from "../src/NameKey.js"
 import { migrations as history } from "../migrations/index.js"
@@ -13,6 +14,9 @@ import { columnsOf, dataSnapshot, schemaSnapshot } from "./support/introspection
 import { alembicSchema, fillBulk, fillMessyData, type LegacyFile, type MessyFixture } from "./support/legacy.js"
 
 const run = promisify(execFile)
+
+const steps = Object.keys(history).length
+const lastStep = Object.keys(history).at(-1)!
 
 const migrate = (url: string, options?: Migrations.RunOptions) =>
   Effect.runPromise(Migrations.run(options).pipe(Effect.provide(layer(url))))
@@ -132,7 +136,7 @@ const expectTargetSchema = async (url: string) => {
       "file_versions.file_versions_file_id_version_no_key": "UNIQUE (file_id, version_no)",
       "file_versions.file_versions_byte_size_check": "CHECK ((byte_size >= 0))",
       "file_versions.file_versions_version_no_check": "CHECK ((version_no >= 1))",
-      "file_versions.file_versions_sha256_check": "CHECK ((sha256 ~ '^[0-9a-f]{64}$'::text))",
+      "file_versions.file_versions_sha256_check": "CHECK (((length(sha256) = 64) AND (sha256 !~ '[^0-9a-f]'::text)))",
       "document_changes.document_changes_pkey": "PRIMARY KEY (tx_id, id)"
     })
     expect(Object.keys(constraints).filter((name) => name.startsWith("files.")).sort()).toEqual([
@@ -379,11 +383,60 @@ describe("migrations", () => {
     it("when the last step fails after everything else was done", async () => {
       const url = await legacyDatabase()
       await withClient(url, fillMessyData)
-      const failingLast = {
-        ...history,
-        "0007_write_path_tuning": Effect.zipRight(history["0007_write_path_tuning"]!, Effect.fail(new Error("injected")))
-      }
-      await expectUnchangedAfter(url, { migrations: failingLast }, "0007_write_path_tuning")
+      const failingLast = { ...history, [lastStep]: Effect.zipRight(history[lastStep]!, Effect.fail(new Error("injected"))) }
+      await expectUnchangedAfter(url, { migrations: failingLast }, lastStep)
+    })
+  })
+
+  describe("0008 checksum check", () => {
+    const oldRule = "CHECK ((sha256 ~ '^[0-9a-f]{64}$'::text))"
+
+    it("accepts and refuses exactly the checksums the regex of 0002 did", async () => {
+      const hex = fc.stringMatching(/^[0-9a-f]{64}$/)
+      const candidates = fc.oneof(
+        hex,
+        fc.stringMatching(/^[0-9a-fA-F]{62,66}$/),
+        hex.map((s) => `${s}\n`),
+        fc.tuple(hex, fc.nat({ max: 63 }), fc.string({ minLength: 1, maxLength: 1, unit: "binary" }))
+          .map(([s, at, c]) => s.slice(0, at) + c + s.slice(at + 1)),
+        fc.string({ maxLength: 70, unit: "binary" }),
+        fc.constant(null)
+      )
+      const url = await createDatabase()
+      await withClient(url, async (client) => {
+        await fc.assert(
+          fc.asyncProperty(fc.array(candidates, { minLength: 1, maxLength: 50 }), async (values) => {
+            // A CHECK passes unless its expression is false.
+            const { rows } = await client.query<{ old: boolean; new: boolean }>(
+              `SELECT (s ~ '^[0-9a-f]{64}$') IS NOT FALSE AS old,
+                      (length(s) = 64 AND s !~ '[^0-9a-f]') IS NOT FALSE AS new
+               FROM unnest($1::text[]) s`,
+              [values.map((v) => v?.replaceAll("\0", "") ?? null)]
+            )
+            for (const row of rows) expect(row.new).toBe(row.old)
+          }),
+          { numRuns: 200 }
+        )
+      })
+    })
+
+    it("gives a database migrated with the old rule the new one", async () => {
+      const url = await createDatabase()
+      const { "0008_checksum_check": _, ...before0008 } = history
+      await migrate(url, { migrations: before0008 })
+      // As 0002 created it before it wrote the rule the cheaper way.
+      await withClient(url, (client) =>
+        client.query(`ALTER TABLE file_versions DROP CONSTRAINT file_versions_sha256_check,
+          ADD CONSTRAINT file_versions_sha256_check CHECK (sha256 ~ '^[0-9a-f]{64}$')`))
+      const definition = () =>
+        withClient(url, async (client) =>
+          (await client.query<{ def: string }>(
+            `SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conname = 'file_versions_sha256_check'`
+          )).rows[0]!.def)
+      expect(await definition()).toBe(oldRule)
+      const applied = await migrate(url)
+      expect(applied.map((step) => step.migration)).toEqual(["0008_checksum_check"])
+      await expectTargetSchema(url)
     })
   })
 
@@ -409,13 +462,13 @@ describe("migrations", () => {
     const before = await migrateProcess(url, "status")
     expect(before.code).toBe(0)
     expect(before.stdout).toMatch(/pending +0001_legacy_baseline/)
-    expect(before.stdout).toMatch(/0 applied, 7 pending/)
+    expect(before.stdout).toMatch(new RegExp(`0 applied, ${steps} pending`))
     await migrate(url)
     const after = await migrateProcess(url, "status")
-    expect(after.stdout).toMatch(/applied +0007_write_path_tuning/)
-    expect(after.stdout).toMatch(/7 applied, 0 pending/)
+    expect(after.stdout).toMatch(new RegExp(`applied +${lastStep}`))
+    expect(after.stdout).toMatch(new RegExp(`${steps} applied, 0 pending`))
     const again = await migrateProcess(url)
     expect(again).toMatchObject({ code: 0 })
-    expect(again.stdout).toMatch(/Nothing pending: the database is at 0007_write_path_tuning/)
+    expect(again.stdout).toMatch(new RegExp(`Nothing pending: the database is at ${lastStep}`))
   })
 })
