@@ -72,6 +72,35 @@ export type FeedEvent = Data.TaggedEnum<{
  */
 export const FeedEvent = Data.taggedEnum<FeedEvent>()
 
+/**
+ * `FeedEvent.Change({ change, cursor })` whose cursor is encoded when first
+ * read: encoding one per change cost more than building the change, and most
+ * consumers store one cursor per batch (`consume` does). The event is the same
+ * object: `cursor` is an own enumerable property (an accessor until read, a
+ * plain property after), so spreading, `Equal` and JSON see it as before.
+ */
+const changeEvents = (encode: (position: Cursor.Position) => string): (change: Change) => FeedEvent => {
+  const cursor: PropertyDescriptor = {
+    get(this: { readonly change: Change }) {
+      const value = encode(this.change)
+      // Not on a frozen event: that one encodes at each read.
+      Reflect.defineProperty(this, "cursor", { value, writable: true, enumerable: true, configurable: true })
+      return value
+    },
+    enumerable: true,
+    configurable: true
+  }
+  // The properties in FeedEvent.Change's order, on its prototype.
+  function ChangeEvent(this: { change: Change; _tag: "Change" }, change: Change) {
+    this.change = change
+    Object.defineProperty(this, "cursor", cursor)
+    this._tag = "Change"
+  }
+  ChangeEvent.prototype = Object.getPrototypeOf(FeedEvent.Change({ change: undefined as never, cursor: "" }))
+  const make = ChangeEvent as unknown as new(change: Change) => FeedEvent
+  return (change) => new make(change)
+}
+
 // ---------------------------------------------------------------------------
 // Options
 // ---------------------------------------------------------------------------
@@ -215,6 +244,16 @@ interface TailBatch {
   readonly changes: ReadonlyArray<Change>
 }
 
+/** The first row of a read: the feed's state in the read's snapshot. */
+interface FeedRow {
+  readonly feed_epoch: string
+  /** xid8 as text. */
+  readonly horizon_tx_id: string | null
+  readonly horizon_id: bigint | null
+  /** `pg_snapshot_xmin` of the read's snapshot, as text. */
+  readonly xmin: string
+}
+
 const positionOf = (change: Change): Cursor.Position => ({ txId: change.txId, id: change.id })
 
 /** The retention horizon as document_feed stores it (xid8 as text), if prune has set one. */
@@ -280,33 +319,37 @@ export const make = (options: Options = {}): Effect.Effect<
 
     const read = (after: Cursor.Position, filter: Filter, limit: number, until?: Cursor.Position) =>
       Effect.gen(function*() {
-        // One statement, one snapshot: the feed row, the horizon and the changes agree.
-        // Under isolation, without a workspace the policies let nothing through.
-        // Rows as PostgreSQL names them: renaming the keys of every row cost as much as reading it.
-        const rows = yield* isolation.scoped(filter.workspaceId ?? "")(raw<
-          { feed_epoch: string; horizon_tx_id: string | null; horizon_id: bigint | null; xmin: string; id: bigint | null }
-        >`
-          SELECT f.epoch AS feed_epoch, f.horizon_tx_id::text AS horizon_tx_id, f.horizon_id, h.xmin::text AS xmin,
-                 c.id, c.tx_id::text AS tx_id, c.workspace_id, c.document_id, c.kind, c.op, c.version_no, c.changed_at
+        // One statement, one snapshot: the feed row, the horizon and the changes agree (both xmins are the
+        // statement snapshot's). The feed row comes first (its tx_id is NULL) and once: repeated on every
+        // change, its columns cost the server and the client as much as the change itself. changed_at in
+        // milliseconds: see ChangeRow.Row. Under isolation, without a workspace the policies let nothing
+        // through. Rows as PostgreSQL names them: renaming the keys of every row cost as much as reading it.
+        const rows = yield* isolation.scoped(filter.workspaceId ?? "")(raw<ChangeRow.Row | FeedRow>`
+          SELECT NULL::int8 AS id, NULL::xid8 AS tx_id, NULL::uuid AS workspace_id, NULL::uuid AS document_id,
+                 NULL::text AS kind, NULL::text AS op, NULL::int AS version_no, NULL::float8 AS changed_at,
+                 f.epoch AS feed_epoch, f.horizon_tx_id::text AS horizon_tx_id, f.horizon_id, h.xmin::text AS xmin
           FROM document_feed f
           CROSS JOIN LATERAL (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) h
-          LEFT JOIN LATERAL (
-            SELECT * FROM document_changes c
+          UNION ALL (
+            SELECT c.id, c.tx_id, c.workspace_id, c.document_id, c.kind, c.op, c.version_no,
+                   floor(extract(epoch FROM c.changed_at) * 1000)::float8, NULL, NULL, NULL, NULL
+            FROM document_changes c
             WHERE (c.tx_id, c.id) > (${String(after.txId)}::xid8, ${after.id})
-              AND c.tx_id < h.xmin
+              AND c.tx_id < pg_snapshot_xmin(pg_current_snapshot())
               ${filter.workspaceId === undefined ? sql`` : sql`AND c.workspace_id = ${filter.workspaceId}`}
               ${filter.kind === undefined ? sql`` : sql`AND c.kind = ${filter.kind}`}
               ${until === undefined ? sql`` : sql`AND (c.tx_id, c.id) <= (${String(until.txId)}::xid8, ${until.id})`}
             ORDER BY c.tx_id, c.id
             LIMIT ${limit}
-          ) c ON true
-          ORDER BY c.tx_id, c.id`)
-        const [first] = rows
-        const changes = first!.id === null ? [] : (rows as unknown as ReadonlyArray<ChangeRow.Row>).map(ChangeRow.fromRow)
+          )
+          ORDER BY tx_id NULLS FIRST, id`)
+        const feed = rows[0] as FeedRow
+        const changes = new Array<Change>(rows.length - 1)
+        for (let i = 1; i < rows.length; i++) changes[i - 1] = ChangeRow.fromRow(rows[i] as ChangeRow.Row)
         return {
-          epoch: first!.feed_epoch,
-          horizon: horizonOf(first!.horizon_tx_id, first!.horizon_id),
-          xmin: BigInt(first!.xmin),
+          epoch: feed.feed_epoch,
+          horizon: horizonOf(feed.horizon_tx_id, feed.horizon_id),
+          xmin: BigInt(feed.xmin),
           changes
         } satisfies Read
       })
@@ -432,16 +475,18 @@ export const make = (options: Options = {}): Effect.Effect<
         let lastSignal = Date.now()
         const encode = Cursor.encoder(epoch)
         const cursor = () => encode(position)
+        const changeEvent = changeEvents(encode)
         const wanted = matches(filter)
 
         const deliver = (changes: ReadonlyArray<Change>): Array<FeedEvent> => {
           const events: Array<FeedEvent> = []
+          let last: Change | undefined
           for (const change of changes) {
-            const at = positionOf(change)
-            if (Cursor.compare(at, position) <= 0) continue
-            position = at
-            if (wanted(change)) events.push(FeedEvent.Change({ change, cursor: cursor() }))
+            if (Cursor.compare(change, last ?? position) <= 0) continue
+            last = change
+            if (wanted(change)) events.push(changeEvent(change))
           }
+          if (last !== undefined) position = positionOf(last)
           return events
         }
 

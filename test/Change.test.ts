@@ -15,17 +15,22 @@ const row = fc.record({
   kind: fc.constantFrom("input", "output", "log", "export"),
   op: fc.constantFrom("created", "updated", "deleted", "version_added"),
   version_no: fc.option(fc.integer({ min: 1, max: 1_000_000 }), { nil: null }),
-  changed_at: fc.date({ noInvalidDate: true })
+  // Milliseconds since 1970, as the query selects it.
+  changed_at: fc.date({ noInvalidDate: true }).map((date) => date.getTime())
 })
 
 const camel = (r: typeof row extends fc.Arbitrary<infer A> ? A : never) => ({
   id: r.id, txId: r.tx_id, workspaceId: r.workspace_id, documentId: r.document_id, kind: r.kind, op: r.op,
-  versionNo: r.version_no, changedAt: r.changed_at
+  versionNo: r.version_no, changedAt: new Date(r.changed_at)
 })
 
 describe("Change", () => {
   it.prop("built from a feed row without the schema equals the row decoded with it", [row], ([r]) => {
-    expect(ChangeRow.fromRow(r)).toEqual(Schema.decodeUnknownSync(Change)(camel(r)))
+    const built = ChangeRow.fromRow(r)
+    const decoded = Schema.decodeUnknownSync(Change)(camel(r))
+    expect(built).toBeInstanceOf(Change)
+    expect(built).toStrictEqual(decoded)
+    expect(Object.keys(built)).toEqual(Object.keys(decoded))
   })
 
   it.prop("a change's cursor, encoded once per change, decodes to the change's position", [

@@ -9,6 +9,7 @@ import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Equal from "effect/Equal"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -16,9 +17,10 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import pg from "pg"
-import type { Change } from "../src/Change.js"
+import { Change } from "../src/Change.js"
 import * as Database from "../src/Database.js"
 import * as DocumentChanges from "../src/DocumentChanges.js"
 import * as Documents from "../src/Documents.js"
@@ -204,6 +206,61 @@ describe("DocumentChanges", () => {
       yield* Effect.promise(() => runtime.runPromise(program))
       yield* Effect.promise(() => runtime.dispose())
     }), { timeout: 120_000 })
+
+  it.live("yields each change as a bare pg client reads its row, in an event equal to FeedEvent.Change with its cursor", () =>
+    Effect.gen(function*() {
+      const { runtime, url } = yield* Effect.promise(() => store())
+      const workspaceId = randomUUID()
+      // changed_at is read as milliseconds, not as text: the microseconds must round as pg's own parser rounds them.
+      const instants = [
+        "2026-03-01 10:00:00.999999+00", "2026-03-01 10:00:00.0005+00", "1969-12-31 23:59:59.999500+00",
+        "1900-01-01 00:00:00+00", "2000-02-29 12:34:56.123456+05:30", "now"
+      ]
+      const [rows, epoch] = yield* Effect.promise(() =>
+        withClient(url, async (client) => {
+          for (const [i, at] of instants.entries()) {
+            await client.query(
+              `INSERT INTO document_changes (workspace_id, document_id, kind, op, version_no, changed_at)
+               VALUES ($1, gen_random_uuid(), 'log', $2, $3, $4::timestamptz)`,
+              [workspaceId, i % 2 === 0 ? "created" : "version_added", i % 2 === 0 ? null : i, at]
+            )
+          }
+          const { rows } = await client.query(
+            `SELECT id, tx_id::text AS "txId", workspace_id AS "workspaceId", document_id AS "documentId", kind, op,
+                    version_no AS "versionNo", changed_at AS "changedAt"
+             FROM document_changes WHERE workspace_id = $1 ORDER BY tx_id, id`,
+            [workspaceId]
+          )
+          return [rows, (await client.query(`SELECT epoch FROM document_feed`)).rows[0].epoch as string] as const
+        })
+      )
+      const events = yield* Effect.promise(() =>
+        runtime.runPromise(Effect.flatMap(DocumentChanges.DocumentChanges, (feed) =>
+          feed.stream({ from: "beginning", workspaceId }).pipe(
+            Stream.takeWhile((event) => event._tag !== "CaughtUp"),
+            Stream.runCollect,
+            Effect.map(Chunk.toReadonlyArray)
+          )))
+      )
+      expect(events.length).toBe(instants.length)
+      for (const [i, event] of events.entries()) {
+        const row = rows[i]!
+        const change = Schema.decodeUnknownSync(Change)({ ...row, id: BigInt(row.id) })
+        const eager = DocumentChanges.FeedEvent.Change({
+          change,
+          cursor: Cursor.encode({ epoch, txId: change.txId, id: change.id })
+        })
+        expect(event._tag === "Change" && event.change).toStrictEqual(change)
+        expect(event._tag === "Change" && event.change.changedAt.getTime()).toBe(row.changedAt.getTime())
+        // Before and after its cursor is read: the same keys in the same order, equal, spread alike.
+        expect(Object.keys(event)).toEqual(Object.keys(eager))
+        expect(Equal.equals(event, eager)).toBe(true)
+        expect({ ...event }).toStrictEqual({ ...eager })
+        expect(Object.getPrototypeOf(event)).toBe(Object.getPrototypeOf(eager))
+        expect(Object.getOwnPropertyDescriptor(event, "cursor")).toEqual(Object.getOwnPropertyDescriptor(eager, "cursor"))
+      }
+      yield* Effect.promise(() => runtime.dispose())
+    }), { timeout: 60_000 })
 
   it.live("fails with InvalidCursor for garbage and tampered cursors, CursorExpired after prune and an epoch change", () =>
     Effect.gen(function*() {
