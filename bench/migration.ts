@@ -239,9 +239,10 @@ const checkpoint = async (serverUrl: string, log: (line: string) => void) => {
   )
 }
 
-// Phases of 0002 from the times of its log lines: the end of the drops and renames, the end of the pass in
-// TypeScript over every file (keys and content types into a scratch table), the name keys applied, the
-// content types applied; what is left is the sha256 cleanup, the CHECK constraints and ANALYZE.
+// Phases of 0002 from the times of its log lines: the end of the drops, renames and the pass in TypeScript over
+// every file (keys and content types into a scratch table; its last progress line), the UPDATE of files (kinds,
+// name keys) with its constraints, the UPDATE of file_versions; what is left is the content-type triggers, the
+// CHECK constraints and ANALYZE.
 const phasesOf = (report: ChildReport): Record<string, number> => {
   const at = (prefix: string, last = false) => {
     const matching = report.logs.filter((entry) => entry.message.startsWith(prefix))
@@ -250,22 +251,15 @@ const phasesOf = (report: ChildReport): Record<string, number> => {
   const step = (key: string) => report.steps.find((s) => s.migration === key)?.millis ?? 0
   const start0002 = step("0001_legacy_baseline")
   const end0002 = start0002 + step("0002_simplify_files")
-  const blanks = at("storage_version_id:")
   const pass = at("files:", true)
-  const keys = at("name_key:", true)
-  const types = at("content_type:")
-  if (blanks === undefined || keys === undefined || types === undefined) return {}
-  const keyPhases: Record<string, number> = pass === undefined
-    ? { "0002 kind rename + name_key recompute": keys - blanks }
-    : {
-      "0002 kind rename + pass in TypeScript (keys, content types)": pass - blanks,
-      "0002 name_key UPDATE + unique constraint": keys - pass
-    }
+  const keys = at("name_key:")
+  const versions = at("storage_version_id:")
+  if (pass === undefined || keys === undefined || versions === undefined) return {}
   return {
-    "0002 drops, renames, blanks to NULL": blanks - start0002,
-    ...keyPhases,
-    "0002 content_type UPDATE": types - keys,
-    "0002 sha256, checks, ANALYZE": Math.max(0, end0002 - types)
+    "0002 drops, renames, pass in TypeScript (keys, content types)": pass - start0002,
+    "0002 UPDATE of files (kinds, name keys) + constraints": keys - pass,
+    "0002 UPDATE of file_versions (storage ids, content types, checksums)": versions - keys,
+    "0002 content-type triggers, checks, ANALYZE": Math.max(0, end0002 - versions)
   }
 }
 

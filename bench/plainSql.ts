@@ -58,31 +58,23 @@ export const steps: ReadonlyArray<{ readonly label: string; readonly statements:
     ]
   },
   {
-    label: "renames, blank storage_version_id to NULL",
+    label: "renames",
     statements: [
       "ALTER TABLE files RENAME COLUMN parent_file_id TO source_file_id",
       "ALTER TABLE file_versions RENAME COLUMN blob_version_id TO storage_version_id",
       "ALTER TABLE file_versions ALTER COLUMN storage_version_id DROP NOT NULL",
       // The name a fresh install gives the renamed foreign key (0002 renames it too).
-      "ALTER TABLE files RENAME CONSTRAINT files_parent_file_id_fkey TO files_source_file_id_fkey",
-      "UPDATE file_versions SET storage_version_id = NULL WHERE storage_version_id ~ '^[[:space:]]*$'"
+      "ALTER TABLE files RENAME CONSTRAINT files_parent_file_id_fkey TO files_source_file_id_fkey"
     ]
   },
   {
-    label: "kind document -> input",
+    label: "kinds and name keys (one UPDATE of files)",
     statements: [
       "ALTER TABLE files DROP CONSTRAINT files_kind_check",
-      "UPDATE files SET kind = 'input' WHERE kind = 'document'",
-      "ALTER TABLE files ADD CONSTRAINT files_kind_check CHECK (kind IN ('input', 'output', 'log', 'export'))"
-    ]
-  },
-  {
-    label: "name_key recompute",
-    statements: [
       "ALTER TABLE files DROP CONSTRAINT files_workspace_id_kind_name_key_key",
       `WITH keyed AS (
          SELECT id, workspace_id, kind, updated_at,
-                CASE kind WHEN 'input' THEN ${inputKey("name")}
+                CASE kind WHEN 'document' THEN ${inputKey("name")}
                   ELSE 'output:' || coalesce(source_file_id, run_id, id)::text
                 END AS name_key
          FROM files
@@ -94,33 +86,47 @@ export const steps: ReadonlyArray<{ readonly label: string; readonly statements:
                 END AS name_key
          FROM keyed
        )
-       UPDATE files f SET name_key = r.name_key
+       UPDATE files f
+       SET kind = CASE f.kind WHEN 'document' THEN 'input' ELSE f.kind END, name_key = r.name_key
        FROM ranked r
-       WHERE f.id = r.id AND f.name_key IS DISTINCT FROM r.name_key`
+       WHERE f.id = r.id AND (f.kind = 'document' OR f.name_key IS DISTINCT FROM r.name_key)`
     ]
   },
   {
-    label: "name_key unique constraint",
+    label: "kind check and name_key unique constraint",
     statements: [
-      "ALTER TABLE files ADD CONSTRAINT files_workspace_id_kind_name_key_key UNIQUE (workspace_id, kind, name_key)"
+      `ALTER TABLE files
+         ADD CONSTRAINT files_kind_check CHECK (kind IN ('input', 'output', 'log', 'export')),
+         ADD CONSTRAINT files_workspace_id_kind_name_key_key UNIQUE (workspace_id, kind, name_key)`
     ]
   },
   {
-    label: "content_type backfill and enforcement",
+    label: "blank storage ids, content types, checksums (one UPDATE of file_versions)",
     statements: [
-      `UPDATE file_versions v SET content_type = t.content_type
-       FROM (
-         SELECT f.id,
-                CASE WHEN length(p.ext) >= length(p.last) - 1 AND length(p.last) < length(f.name)
+      `UPDATE file_versions v SET
+         storage_version_id = CASE WHEN v.storage_version_id ~ '^[[:space:]]*$' THEN NULL ELSE v.storage_version_id END,
+         content_type = coalesce(v.content_type, g.content_type),
+         sha256 = CASE WHEN NOT (length(v.sha256) = 64 AND v.sha256 !~ '[^0-9a-f]')
+           THEN NULLIF(lower(btrim(v.sha256)), '') ELSE v.sha256 END
+       FROM files f
+       LEFT JOIN LATERAL (
+         SELECT CASE WHEN length(p.ext) >= length(p.last) - 1 AND length(p.last) < length(f.name)
                   THEN ${literal(ContentType.fallback)}
                   ELSE ${contentTypeCase("p.ext")}
                 END AS content_type
-         FROM files f
-         CROSS JOIN LATERAL (SELECT lower(regexp_replace(f.name, '^.*[/\\\\]', '')) AS last) l
+         FROM (SELECT lower(regexp_replace(f.name, '^.*[/\\\\]', '')) AS last) l
          CROSS JOIN LATERAL (SELECT l.last, regexp_replace(l.last, '^.*\\.', '') AS ext) p
          WHERE f.kind <> 'input'
-       ) t
-       WHERE v.file_id = t.id AND v.content_type IS NULL`,
+       ) g ON true
+       WHERE v.file_id = f.id
+         AND (v.storage_version_id ~ '^[[:space:]]*$'
+              OR (v.content_type IS NULL AND g.content_type IS NOT NULL)
+              OR NOT (length(v.sha256) = 64 AND v.sha256 !~ '[^0-9a-f]'))`
+    ]
+  },
+  {
+    label: "content_type enforcement",
+    statements: [
       `CREATE FUNCTION require_generated_content_type() RETURNS trigger LANGUAGE plpgsql AS $$
        BEGIN
          IF EXISTS (
@@ -140,12 +146,6 @@ export const steps: ReadonlyArray<{ readonly label: string; readonly statements:
       `CREATE TRIGGER file_versions_generated_content_type_update
        AFTER UPDATE ON file_versions REFERENCING NEW TABLE AS written_versions
        FOR EACH STATEMENT EXECUTE FUNCTION require_generated_content_type()`
-    ]
-  },
-  {
-    label: "sha256 cleanup",
-    statements: [
-      "UPDATE file_versions SET sha256 = NULLIF(lower(btrim(sha256)), '') WHERE NOT (length(sha256) = 64 AND sha256 !~ '[^0-9a-f]')"
     ]
   },
   {

@@ -75,10 +75,6 @@ const renameColumns = Effect.gen(function*() {
   yield* sql`ALTER TABLE files RENAME COLUMN parent_file_id TO source_file_id`
   yield* sql`ALTER TABLE file_versions RENAME COLUMN blob_version_id TO storage_version_id`
   yield* sql`ALTER TABLE file_versions ALTER COLUMN storage_version_id DROP NOT NULL`
-  const blanks = yield* sql`
-    UPDATE file_versions SET storage_version_id = NULL
-    WHERE storage_version_id ~ '^[[:space:]]*$'`.raw as Effect.Effect<{ rowCount: number }>
-  yield* Effect.logInfo(`storage_version_id: ${blanks.rowCount} blank values set to NULL`)
   yield* canonicalConstraintName("files", "p", ["id"], "files_pkey")
   yield* canonicalConstraintName("files", "f", ["source_file_id"], "files_source_file_id_fkey")
   yield* canonicalConstraintName("file_versions", "p", ["id"], "file_versions_pkey")
@@ -86,18 +82,10 @@ const renameColumns = Effect.gen(function*() {
   yield* canonicalConstraintName("file_versions", "u", ["file_id", "version_no"], "file_versions_file_id_version_no_key")
 })
 
-const renameKinds = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  yield* dropConstraints("files", "c", "kind")
-  yield* sql`UPDATE files SET kind = 'input' WHERE kind = 'document'`
-  yield* sql`
-    ALTER TABLE files ADD CONSTRAINT files_kind_check
-    CHECK (kind IN ('input', 'output', 'log', 'export'))`
-})
-
 interface FileRow {
   readonly id: string
-  readonly kind: "input" | "output"
+  /** The legacy kind: 'document' is an input. */
+  readonly kind: "document" | "output"
   readonly name: string
   readonly sourceFileId: string | null
   readonly runId: string | null
@@ -126,11 +114,11 @@ const computeInTypeScript = Effect.gen(function*() {
       WHERE id > ${after} ORDER BY id LIMIT ${batchSize}`
     if (rows.length === 0) break
     const keys = rows.map((row) =>
-      row.kind === "input"
+      row.kind === "document"
         ? NameKey.nameKey({ kind: "input", name: row.name })
         : NameKey.nameKey({ kind: "output", sourceFileId: row.sourceFileId, runId: row.runId, id: row.id })
     )
-    const contentTypes = rows.map((row) => row.kind === "input" ? null : ContentType.infer(row.name))
+    const contentTypes = rows.map((row) => row.kind === "document" ? null : ContentType.infer(row.name))
     yield* sql`
       INSERT INTO files_backfill (id, name_key, content_type)
       SELECT * FROM unnest(${rows.map((row) => row.id)}::uuid[], ${keys}::text[], ${contentTypes}::text[])`
@@ -142,53 +130,84 @@ const computeInTypeScript = Effect.gen(function*() {
 })
 
 /**
- * The collision policy: per workspace, kind and key the latest (updated_at,
- * id) keeps the key, every other row gets NameKey.disambiguatedKey(key, id).
+ * One UPDATE over `files`, rewriting each row at most once: kind 'document'
+ * becomes 'input', and every key is applied with the collision policy: per
+ * workspace, kind and key the latest (updated_at, id) keeps the key, every
+ * other row gets NameKey.disambiguatedKey(key, id). (The legacy kinds
+ * partition the rows exactly as the new ones do.)
  */
-const applyNameKeys = Effect.gen(function*() {
+const applyKindsAndNameKeys = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
+  yield* dropConstraints("files", "c", "kind")
   yield* dropConstraints("files", "u", "name_key")
   const [result] = yield* sql<{ changed: bigint; disambiguated: bigint }>`
     WITH ranked AS (
-      SELECT b.id, b.name_key,
+      SELECT b.id, b.name_key, f.name_key AS legacy_key,
              row_number() OVER (
                PARTITION BY f.workspace_id, f.kind, b.name_key
                ORDER BY f.updated_at DESC, f.id DESC) AS rank
       FROM files_backfill b JOIN files f USING (id)
     ), keyed AS (
-      SELECT id, rank > 1 AS disambiguated,
+      SELECT id, legacy_key, rank > 1 AS disambiguated,
              CASE WHEN rank = 1 THEN name_key ELSE name_key || '#' || id::text END AS name_key
       FROM ranked
     ), updated AS (
-      UPDATE files f SET name_key = k.name_key
+      UPDATE files f
+      SET kind = CASE f.kind WHEN 'document' THEN 'input' ELSE f.kind END, name_key = k.name_key
       FROM keyed k
-      WHERE f.id = k.id AND f.name_key IS DISTINCT FROM k.name_key
-      RETURNING f.id
+      WHERE f.id = k.id AND (f.kind = 'document' OR f.name_key IS DISTINCT FROM k.name_key)
+      RETURNING k.legacy_key IS DISTINCT FROM k.name_key AS key_changed
     )
-    SELECT (SELECT count(*) FROM updated) AS changed,
+    SELECT (SELECT count(*) FROM updated WHERE key_changed) AS changed,
            (SELECT count(*) FROM keyed WHERE disambiguated) AS disambiguated`
   yield* sql`
-    ALTER TABLE files ADD CONSTRAINT files_workspace_id_kind_name_key_key
-    UNIQUE (workspace_id, kind, name_key)`
+    ALTER TABLE files
+      ADD CONSTRAINT files_kind_check CHECK (kind IN ('input', 'output', 'log', 'export')),
+      ADD CONSTRAINT files_workspace_id_kind_name_key_key UNIQUE (workspace_id, kind, name_key)`
   yield* Effect.logInfo(
     `name_key: ${result!.changed} keys changed, ${result!.disambiguated} disambiguated as <key>#<id>`
   )
 })
 
 /**
- * Versions of generated documents without a content type get the one the
- * document's name implies; from then on the database refuses a generated
- * version without one.
+ * One UPDATE over `file_versions`, rewriting each version at most once: blank
+ * storage version ids become NULL; versions of generated documents without a
+ * content type get the one the document's name implies; legacy checksums that
+ * are upper-case or blank are lower-cased or cleared (anything else invalid
+ * stops the migration at the CHECK below). The flags are read before the
+ * update, joined back by ctid, so the counts logged are exact.
  */
-const applyContentTypes = Effect.gen(function*() {
+const repairVersions = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const backfilled = yield* sql`
-    UPDATE file_versions v SET content_type = b.content_type
-    FROM files_backfill b
-    WHERE v.file_id = b.id AND b.content_type IS NOT NULL AND v.content_type IS NULL`.raw as Effect.Effect<
-      { rowCount: number }
-    >
-  yield* Effect.logInfo(`content_type: ${backfilled.rowCount} versions of generated documents backfilled`)
+  const [repaired] = yield* sql<{ blanks: bigint; backfilled: bigint }>`
+    WITH flagged AS (
+      SELECT v.ctid AS row,
+             v.storage_version_id ~ '^[[:space:]]*$' AS blank,
+             v.content_type IS NULL AND b.content_type IS NOT NULL AS backfill,
+             b.content_type,
+             -- "64 characters, none outside 0-9a-f": the regex '^[0-9a-f]{64}$' is ten times slower (0008).
+             NOT (length(v.sha256) = 64 AND v.sha256 !~ '[^0-9a-f]') AS bad_checksum
+      FROM file_versions v JOIN files_backfill b ON b.id = v.file_id
+    ), repaired AS (
+      UPDATE file_versions v SET
+        storage_version_id = CASE WHEN f.blank THEN NULL ELSE v.storage_version_id END,
+        content_type = CASE WHEN f.backfill THEN f.content_type ELSE v.content_type END,
+        sha256 = CASE WHEN f.bad_checksum THEN NULLIF(lower(btrim(v.sha256)), '') ELSE v.sha256 END
+      FROM flagged f
+      WHERE v.ctid = f.row AND (f.blank OR f.backfill OR f.bad_checksum)
+      RETURNING f.blank, f.backfill
+    )
+    SELECT count(*) FILTER (WHERE blank) AS blanks, count(*) FILTER (WHERE backfill) AS backfilled FROM repaired`
+  yield* Effect.logInfo(`storage_version_id: ${repaired!.blanks} blank values set to NULL`)
+  yield* Effect.logInfo(`content_type: ${repaired!.backfilled} versions of generated documents backfilled`)
+})
+
+/**
+ * From here on the database refuses a generated version without a content
+ * type, and any version that breaks the rules of the target schema.
+ */
+const addVersionChecks = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
   yield* sql`
     CREATE FUNCTION require_generated_content_type() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -211,16 +230,6 @@ const applyContentTypes = Effect.gen(function*() {
     CREATE TRIGGER file_versions_generated_content_type_update
     AFTER UPDATE ON file_versions REFERENCING NEW TABLE AS written_versions
     FOR EACH STATEMENT EXECUTE FUNCTION require_generated_content_type()`
-})
-
-const addVersionChecks = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  // Legacy checksums may be upper-case or blank; anything else invalid stops the migration.
-  // "64 characters, none outside 0-9a-f" rather than the regex '^[0-9a-f]{64}$': the same
-  // rule, but PostgreSQL evaluates the bounded repetition about ten times slower (0008).
-  yield* sql`
-    UPDATE file_versions SET sha256 = NULLIF(lower(btrim(sha256)), '')
-    WHERE NOT (length(sha256) = 64 AND sha256 !~ '[^0-9a-f]')`
   yield* sql`
     ALTER TABLE file_versions
       ADD CONSTRAINT file_versions_version_no_check CHECK (version_no >= 1),
@@ -233,10 +242,9 @@ export default Effect.gen(function*() {
   yield* setLegacyTriggers("DISABLE")
   yield* dropRemovedParts
   yield* renameColumns
-  yield* renameKinds
   yield* computeInTypeScript
-  yield* applyNameKeys
-  yield* applyContentTypes
+  yield* applyKindsAndNameKeys
+  yield* repairVersions
   yield* addVersionChecks
   yield* setLegacyTriggers("ENABLE")
   yield* sql`ANALYZE files`
