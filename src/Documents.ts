@@ -497,7 +497,7 @@ export const make = Effect.gen(function*() {
         if (missing !== undefined) return yield* Effect.fail(notFound(missing[1].documentId))
       }
       // One files row per key; the writes to it become its next versions, in request order.
-      const documents = new Map<string, { readonly row: Put; readonly id: string; readonly nameKey: string; next: number }>()
+      const documents = new Map<string, { readonly row: Put; id: string; readonly nameKey: string; next: number }>()
       const keyOf = fresh.map((p) => {
         const id = randomUUID()
         const nameKey = NameKey.nameKey(keySource(p.request, id))
@@ -506,45 +506,55 @@ export const make = Effect.gen(function*() {
         return key
       })
       // Locking keys in one order: two imports that share keys queue instead of deadlocking.
+      // Only the documents that existed come back: a new one has the id given here.
       const keys = [...documents.keys()].sort()
-      const rows = documents.size === 0 ? [] : yield* sql<
-        { id: string; workspaceId: string; kind: string; nameKey: string; existed: boolean }
+      const existing = documents.size === 0 ? [] : yield* sql<
+        { id: string; workspaceId: string; kind: string; nameKey: string }
       >`
-        INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
-        SELECT * FROM unnest(
-          ${keys.map((k) => documents.get(k)!.id)}::uuid[],
-          ${keys.map((k) => documents.get(k)!.row.workspaceId)}::uuid[],
-          ${keys.map((k) => documents.get(k)!.row.kind)}::text[],
-          ${keys.map((k) => documents.get(k)!.row.name)}::text[],
-          ${keys.map((k) => documents.get(k)!.nameKey)}::text[],
-          ${keys.map((k) => sourceOf(documents.get(k)!.row))}::uuid[],
-          ${keys.map((k) => runOf(documents.get(k)!.row))}::uuid[])
-        ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
-        RETURNING id, workspace_id, kind, name_key, xmax <> 0 AS existed`
-      const fileIds = new Map(rows.map((row) => [`${row.workspaceId}/${row.kind}/${row.nameKey}`, row.id]))
-      const existing = rows.filter((row) => row.existed).map((row) => row.id)
-      const ordinals = keyOf.map((key) => ++documents.get(key)!.next)
-      const versions = fresh.length === 0 ? [] : yield* sql<{ id: string; fileId: string; versionNo: number }>`
-        INSERT INTO file_versions
-          (id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256)
-        SELECT n.id, n.file_id, coalesce(m.latest, 0) + n.ordinal, n.storage_key, n.storage_version_id,
-               n.content_type, n.byte_size, n.sha256
-        FROM unnest(
-          ${fresh.map((p) => p.versionId)}::uuid[],
-          ${keyOf.map((key) => fileIds.get(key)!)}::uuid[],
-          ${ordinals}::int[],
-          ${fresh.map((p) => p.request.version.storageKey)}::text[],
-          ${fresh.map((p) => p.request.version.storageVersionId)}::text[],
-          ${fresh.map((p) => p.contentType)}::text[],
-          ${fresh.map((p) => String(p.request.version.byteSize))}::bigint[],
-          ${fresh.map((p) => p.request.version.sha256)}::text[]
-        ) AS n(id, file_id, ordinal, storage_key, storage_version_id, content_type, byte_size, sha256)
-        LEFT JOIN (
+        WITH upserted AS (
+          INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
+          SELECT * FROM unnest(
+            ${keys.map((k) => documents.get(k)!.id)}::uuid[],
+            ${keys.map((k) => documents.get(k)!.row.workspaceId)}::uuid[],
+            ${keys.map((k) => documents.get(k)!.row.kind)}::text[],
+            ${keys.map((k) => documents.get(k)!.row.name)}::text[],
+            ${keys.map((k) => documents.get(k)!.nameKey)}::text[],
+            ${keys.map((k) => sourceOf(documents.get(k)!.row))}::uuid[],
+            ${keys.map((k) => runOf(documents.get(k)!.row))}::uuid[])
+          ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
+          RETURNING id, workspace_id, kind, name_key, xmax <> 0 AS existed
+        )
+        SELECT id, workspace_id, kind, name_key FROM upserted WHERE existed`
+      for (const row of existing) documents.get(`${row.workspaceId}/${row.kind}/${row.nameKey}`)!.id = row.id
+      // Their latest versions, read by a statement of its own: its snapshot is taken after the upsert
+      // locked them, so it sees the version a previous lock holder committed.
+      if (existing.length > 0) {
+        const latest = yield* sql<{ fileId: string; latest: number }>`
           SELECT file_id, max(version_no) AS latest FROM file_versions
-          WHERE file_id = ANY(${existing}::uuid[]) GROUP BY file_id
-        ) m ON m.file_id = n.file_id
-        RETURNING id, file_id, version_no`
-      const written = new Map(versions.map((row) => [row.id, row]))
+          WHERE file_id = ANY(${existing.map((row) => row.id)}::uuid[]) GROUP BY file_id`
+        const byId = new Map(latest.map((row) => [row.fileId, row.latest]))
+        for (const document of documents.values()) document.next = byId.get(document.id) ?? 0
+      }
+      // Numbered here, so nothing needs to come back.
+      const numbered = keyOf.map((key) => {
+        const document = documents.get(key)!
+        return { documentId: document.id, versionNo: ++document.next }
+      })
+      if (fresh.length > 0) {
+        yield* sql`
+          INSERT INTO file_versions
+            (id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256)
+          SELECT * FROM unnest(
+            ${fresh.map((p) => p.versionId)}::uuid[],
+            ${numbered.map((n) => n.documentId)}::uuid[],
+            ${numbered.map((n) => n.versionNo)}::int[],
+            ${fresh.map((p) => p.request.version.storageKey)}::text[],
+            ${fresh.map((p) => p.request.version.storageVersionId)}::text[],
+            ${fresh.map((p) => p.contentType)}::text[],
+            ${fresh.map((p) => String(p.request.version.byteSize))}::bigint[],
+            ${fresh.map((p) => p.request.version.sha256)}::text[])`
+      }
+      const written = new Map(fresh.map((p, i) => [p.versionId, numbered[i]!]))
       return planned.map((p): Imported => {
         const old = replayed.get(p.versionId)
         if (old !== undefined) {
@@ -552,8 +562,8 @@ export const make = Effect.gen(function*() {
         }
         const row = written.get(p.versionId)!
         return {
-          documentId: row.fileId as DocumentId,
-          versionId: row.id as VersionId,
+          documentId: row.documentId as DocumentId,
+          versionId: p.versionId as VersionId,
           versionNo: row.versionNo,
           replayed: false
         }
