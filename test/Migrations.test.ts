@@ -17,6 +17,10 @@ const run = promisify(execFile)
 
 const steps = Object.keys(history).length
 const lastStep = Object.keys(history).at(-1)!
+// A database migrated up to a step (the Migrator runs only ids above the highest applied, so the
+// steps after it must be left out too), and the steps that then remain.
+const stepsBefore = (id: string) => Object.fromEntries(Object.entries(history).filter(([step]) => step < id))
+const stepsFrom = (id: string) => Object.keys(history).filter((step) => step >= id)
 
 const migrate = (url: string, options?: Migrations.RunOptions) =>
   Effect.runPromise(Migrations.run(options).pipe(Effect.provide(layer(url))))
@@ -422,8 +426,7 @@ describe("migrations", () => {
 
     it("gives a database migrated with the old rule the new one", async () => {
       const url = await createDatabase()
-      const { "0008_checksum_check": _, ...before0008 } = history
-      await migrate(url, { migrations: before0008 })
+      await migrate(url, { migrations: stepsBefore("0008") })
       // As 0002 created it before it wrote the rule the cheaper way.
       await withClient(url, (client) =>
         client.query(`ALTER TABLE file_versions DROP CONSTRAINT file_versions_sha256_check,
@@ -435,8 +438,24 @@ describe("migrations", () => {
           )).rows[0]!.def)
       expect(await definition()).toBe(oldRule)
       const applied = await migrate(url)
-      expect(applied.map((step) => step.migration)).toEqual(["0008_checksum_check"])
+      expect(applied.map((step) => step.migration)).toEqual(stepsFrom("0008"))
       await expectTargetSchema(url)
+    })
+  })
+
+  describe("0009 change trigger memory", () => {
+    it("runs the change trigger with 32 MB of work_mem, still as the owner with a fixed search_path", async () => {
+      const url = await createDatabase()
+      await migrate(url, { migrations: stepsBefore("0009") })
+      const settings = () =>
+        withClient(url, async (client) =>
+          (await client.query<{ definer: boolean; config: Array<string> }>(
+            `SELECT prosecdef AS definer, proconfig AS config FROM pg_proc WHERE proname = 'record_document_change'`
+          )).rows[0]!)
+      expect(await settings()).toEqual({ definer: true, config: ["search_path=public, pg_temp"] })
+      const applied = await migrate(url)
+      expect(applied.map((step) => step.migration)).toEqual(stepsFrom("0009"))
+      expect(await settings()).toEqual({ definer: true, config: ["search_path=public, pg_temp", "work_mem=32MB"] })
     })
   })
 
