@@ -169,37 +169,45 @@ const applyKindsAndNameKeys = Effect.gen(function*() {
   )
 })
 
+// Blank storage version ids become NULL; upper-case or blank legacy checksums are lower-cased or cleared
+// (anything else invalid stops the migration at the CHECK below). "64 characters, none outside 0-9a-f":
+// the regex '^[0-9a-f]{64}$' is ten times slower (0008).
+const repairedStorageId = "CASE WHEN v.storage_version_id ~ '^[[:space:]]*$' THEN NULL ELSE v.storage_version_id END"
+const badChecksum = "NOT (length(v.sha256) = 64 AND v.sha256 !~ '[^0-9a-f]')"
+const repairedChecksum = `CASE WHEN ${badChecksum} THEN NULLIF(lower(btrim(v.sha256)), '') ELSE v.sha256 END`
+
 /**
- * One UPDATE over `file_versions`, rewriting each version at most once: blank
- * storage version ids become NULL; versions of generated documents without a
- * content type get the one the document's name implies; legacy checksums that
- * are upper-case or blank are lower-cased or cleared (anything else invalid
- * stops the migration at the CHECK below). The flags are read before the
- * update, joined back by ctid, so the counts logged are exact.
+ * Each version that needs a repair is rewritten once: first the versions of
+ * generated documents without a content type get the one the document's name
+ * implies (and any other repair they need), then the other versions with a
+ * blank storage id or a bad checksum. Two statements rather than one, so that
+ * the counts logged are exact: an UPDATE cannot return the values it replaced.
  */
 const repairVersions = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const [repaired] = yield* sql<{ blanks: bigint; backfilled: bigint }>`
-    WITH flagged AS (
-      SELECT v.ctid AS row,
-             v.storage_version_id ~ '^[[:space:]]*$' AS blank,
-             v.content_type IS NULL AND b.content_type IS NOT NULL AS backfill,
-             b.content_type,
-             -- "64 characters, none outside 0-9a-f": the regex '^[0-9a-f]{64}$' is ten times slower (0008).
-             NOT (length(v.sha256) = 64 AND v.sha256 !~ '[^0-9a-f]') AS bad_checksum
-      FROM file_versions v JOIN files_backfill b ON b.id = v.file_id
-    ), repaired AS (
+  const [typed] = yield* sql<{ backfilled: bigint; blanks: bigint }>`
+    WITH backfilled AS (
       UPDATE file_versions v SET
-        storage_version_id = CASE WHEN f.blank THEN NULL ELSE v.storage_version_id END,
-        content_type = CASE WHEN f.backfill THEN f.content_type ELSE v.content_type END,
-        sha256 = CASE WHEN f.bad_checksum THEN NULLIF(lower(btrim(v.sha256)), '') ELSE v.sha256 END
-      FROM flagged f
-      WHERE v.ctid = f.row AND (f.blank OR f.backfill OR f.bad_checksum)
-      RETURNING f.blank, f.backfill
+        content_type = b.content_type,
+        storage_version_id = ${sql.literal(repairedStorageId)},
+        sha256 = ${sql.literal(repairedChecksum)}
+      FROM files_backfill b
+      WHERE b.id = v.file_id AND b.content_type IS NOT NULL AND v.content_type IS NULL
+      RETURNING v.storage_version_id IS NULL AS blank
     )
-    SELECT count(*) FILTER (WHERE blank) AS blanks, count(*) FILTER (WHERE backfill) AS backfilled FROM repaired`
-  yield* Effect.logInfo(`storage_version_id: ${repaired!.blanks} blank values set to NULL`)
-  yield* Effect.logInfo(`content_type: ${repaired!.backfilled} versions of generated documents backfilled`)
+    SELECT count(*) AS backfilled, count(*) FILTER (WHERE blank) AS blanks FROM backfilled`
+  // The legacy column was NOT NULL: a NULL here is a blank this migration cleared.
+  const [rest] = yield* sql<{ blanks: bigint }>`
+    WITH repaired AS (
+      UPDATE file_versions v SET
+        storage_version_id = ${sql.literal(repairedStorageId)},
+        sha256 = ${sql.literal(repairedChecksum)}
+      WHERE v.storage_version_id ~ '^[[:space:]]*$' OR ${sql.literal(badChecksum)}
+      RETURNING v.storage_version_id IS NULL AS blank
+    )
+    SELECT count(*) FILTER (WHERE blank) AS blanks FROM repaired`
+  yield* Effect.logInfo(`storage_version_id: ${typed!.blanks + rest!.blanks} blank values set to NULL`)
+  yield* Effect.logInfo(`content_type: ${typed!.backfilled} versions of generated documents backfilled`)
 })
 
 /**

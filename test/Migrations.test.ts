@@ -5,6 +5,7 @@ import { SqlClient } from "@effect/sql"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as fc from "effect/FastCheck"
+import * as Logger from "effect/Logger"
 import * as Migrations from "../src/Migrations.js"
 import * as NameKey from "../src/NameKey.js"
 import { migrations as history } from "../migrations/index.js"
@@ -291,6 +292,23 @@ describe("migrations", () => {
     await expectTargetSchema(url)
     await expectMigratedData(url, fixture)
     await expectContentTypeEnforced(url, fixture)
+  })
+
+  it("log exactly how many storage ids and content types 0002 repaired", async () => {
+    const url = await legacyDatabase()
+    const fixture = await withClient(url, fillMessyData)
+    const lines: Array<string> = []
+    const capture = Logger.make(({ message }) => lines.push(Array.isArray(message) ? message.join(" ") : String(message)))
+    await Effect.runPromise(
+      Migrations.run().pipe(Effect.provide(layer(url)), Effect.provide(Logger.replace(Logger.defaultLogger, capture)))
+    )
+    const versions = fixture.files.flatMap((file) => file.versions.map((version) => ({ file, version })))
+    const blanks = versions.filter(({ version }) => version.blobVersionId.trim() === "").length
+    const backfilled = versions.filter(({ file, version }) => file.kind === "output" && version.contentType === null).length
+    expect(blanks).toBeGreaterThan(0)
+    expect(backfilled).toBeGreaterThan(0)
+    expect(lines).toContain(`storage_version_id: ${blanks} blank values set to NULL`)
+    expect(lines).toContain(`content_type: ${backfilled} versions of generated documents backfilled`)
   })
 
   it("adopt an Alembic deployment unchanged, then migrate it the same way", async () => {
