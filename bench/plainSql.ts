@@ -39,6 +39,11 @@ const whitespaceRun = String.raw`[\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u20
 const inputKey = (name: string) =>
   `btrim(regexp_replace(normalize(lower(normalize(${name}, NFC)), NFC), '${whitespaceRun}', ' ', 'g'))`
 
+// The version repairs of 0002, in the same two statements.
+const repairedStorageId = "CASE WHEN v.storage_version_id ~ '^[[:space:]]*$' THEN NULL ELSE v.storage_version_id END"
+const badChecksum = "NOT (length(v.sha256) = 64 AND v.sha256 !~ '[^0-9a-f]')"
+const repairedChecksum = `CASE WHEN ${badChecksum} THEN NULLIF(lower(btrim(v.sha256)), '') ELSE v.sha256 END`
+
 export const steps: ReadonlyArray<{ readonly label: string; readonly statements: ReadonlyArray<string> }> = [
   {
     label: "drop change feed v1",
@@ -101,27 +106,29 @@ export const steps: ReadonlyArray<{ readonly label: string; readonly statements:
     ]
   },
   {
-    label: "blank storage ids, content types, checksums (one UPDATE of file_versions)",
+    label: "content types backfilled, with the other repairs of those versions",
     statements: [
       `UPDATE file_versions v SET
-         storage_version_id = CASE WHEN v.storage_version_id ~ '^[[:space:]]*$' THEN NULL ELSE v.storage_version_id END,
-         content_type = coalesce(v.content_type, g.content_type),
-         sha256 = CASE WHEN NOT (length(v.sha256) = 64 AND v.sha256 !~ '[^0-9a-f]')
-           THEN NULLIF(lower(btrim(v.sha256)), '') ELSE v.sha256 END
-       FROM files f
-       LEFT JOIN LATERAL (
-         SELECT CASE WHEN length(p.ext) >= length(p.last) - 1 AND length(p.last) < length(f.name)
+         content_type = t.content_type, storage_version_id = ${repairedStorageId}, sha256 = ${repairedChecksum}
+       FROM (
+         SELECT f.id,
+                CASE WHEN length(p.ext) >= length(p.last) - 1 AND length(p.last) < length(f.name)
                   THEN ${literal(ContentType.fallback)}
                   ELSE ${contentTypeCase("p.ext")}
                 END AS content_type
-         FROM (SELECT lower(regexp_replace(f.name, '^.*[/\\\\]', '')) AS last) l
+         FROM files f
+         CROSS JOIN LATERAL (SELECT lower(regexp_replace(f.name, '^.*[/\\\\]', '')) AS last) l
          CROSS JOIN LATERAL (SELECT l.last, regexp_replace(l.last, '^.*\\.', '') AS ext) p
          WHERE f.kind <> 'input'
-       ) g ON true
-       WHERE v.file_id = f.id
-         AND (v.storage_version_id ~ '^[[:space:]]*$'
-              OR (v.content_type IS NULL AND g.content_type IS NOT NULL)
-              OR NOT (length(v.sha256) = 64 AND v.sha256 !~ '[^0-9a-f]'))`
+       ) t
+       WHERE v.file_id = t.id AND v.content_type IS NULL`
+    ]
+  },
+  {
+    label: "blank storage ids and checksums of the other versions",
+    statements: [
+      `UPDATE file_versions v SET storage_version_id = ${repairedStorageId}, sha256 = ${repairedChecksum}
+       WHERE v.storage_version_id ~ '^[[:space:]]*$' OR ${badChecksum}`
     ]
   },
   {
