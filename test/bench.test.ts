@@ -21,6 +21,8 @@ describe("benchmarks (smoke size)", () => {
         log: (line) => lines.push(line)
       })
       expect(report.markdown.length).toBeGreaterThan(200)
+      // The migration benchmark's baseline must reach the migration's end state.
+      expect(report.markdown).not.toMatch(/DIFFERENT/)
       expect(report.figures.length).toBeGreaterThan(0)
       for (const figure of report.figures) {
         expect(Number.isFinite(figure.value), `${figure.path}: ${figure.display}`).toBe(true)
