@@ -26,6 +26,7 @@ import * as PageToken from "./internal/pageToken.js"
 import { databaseError, pgCode } from "./internal/sqlError.js"
 import { decodeInput } from "./internal/validation.js"
 import * as Wakeup from "./internal/wakeup.js"
+import * as WrittenRow from "./internal/writtenRow.js"
 import * as NameKey from "./NameKey.js"
 import * as TenantIsolation from "./TenantIsolation.js"
 import { Version } from "./Version.js"
@@ -374,6 +375,8 @@ const contentTypeOf = (request: Put) =>
  */
 export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
+  // For put's write: its row is read as PostgreSQL names the columns (renaming every key cost as much as reading it).
+  const raw = sql.withoutTransforms()
   // Tenant isolation: each operation's statements run with its workspace set; when off, nothing is added.
   const isolation = TenantIsolation.scoping(sql, (yield* TenantIsolation.TenantIsolation).enabled)
   // After each commit, a hint for change-feed tails in this and other processes.
@@ -413,7 +416,7 @@ export const make = Effect.gen(function*() {
       // document or locks the existing one: concurrent writers to one key queue there, so version
       // numbers have no gaps and changes commit in version order. next_version_no() runs after the
       // lock is held and reads with a snapshot of its own (0007), so it sees the previous holder's version.
-      const [row] = yield* sql<{ readonly versionId: string; readonly versionCreatedAt: Date }>`
+      const [row] = yield* raw<WrittenRow.Row>`
         WITH document AS (
           INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
           VALUES (${newId}, ${request.workspaceId}, ${request.kind}, ${request.name}, ${nameKey}, ${source},
@@ -433,9 +436,7 @@ export const make = Effect.gen(function*() {
                version.storage_version_id, version.content_type, version.byte_size, version.sha256,
                version.created_at AS version_created_at
         FROM document, version`
-      const document = yield* decodeDocument(row)
-      const version = yield* decodeVersion({ ...row, id: row!.versionId, fileId: document.id, createdAt: row!.versionCreatedAt })
-      return { document, version, replayed: false } satisfies Written
+      return { document: WrittenRow.document(row!), version: WrittenRow.version(row!), replayed: false } satisfies Written
     }).pipe(
       isolation.scoped(request.workspaceId),
       Effect.tap((written) => written.replayed ? Effect.void : wakeup.notify)
@@ -447,7 +448,7 @@ export const make = Effect.gen(function*() {
     )
 
   // ---- bulk writes: a fixed number of set-based statements, whatever the size ----
-  const writeMany = (requests: ReadonlyArray<Put>) =>
+  const writeMany = (requests: ReadonlyArray<Put>, lookForReplays: boolean) =>
     Effect.gen(function*() {
       const planned = requests.map((request) => ({
         request,
@@ -465,7 +466,7 @@ export const make = Effect.gen(function*() {
       }
       // Retries: a version written before is replayed (after checking it is the same write), not written again.
       const replayed = new Map<string, Version>()
-      if (given.length > 0) {
+      if (lookForReplays && given.length > 0) {
         const rows = yield* sql<StoredTarget & { readonly id: string }>`
           SELECT v.*, f.workspace_id, f.kind, f.name_key
           FROM file_versions v JOIN files f ON f.id = v.file_id
