@@ -578,7 +578,14 @@ export const make = Effect.gen(function*() {
   const putMany = (input: ReadonlyArray<PutRequest>) =>
     decodeInput(PutManyRequest)(input).pipe(
       Effect.tap((requests) => isolation.enabled ? oneWorkspace(requests) : Effect.void),
-      Effect.flatMap((requests) => raceOnVersionId(writeMany(requests), null))
+      // Imports write new versions far more often than they repeat one: the first try does not look
+      // for earlier writes of the ids (a query over every id given), and a taken id rolls it back
+      // whole. The second looks for them, and replays or conflicts.
+      Effect.flatMap((requests) =>
+        writeMany(requests, false).pipe(
+          Effect.catchIf(versionIdTaken, () => raceOnVersionId(writeMany(requests, true), null))
+        )
+      )
     )
 
   const get = (ref: DocumentRef) =>
