@@ -15,13 +15,13 @@ const row = fc.record({
   kind: fc.constantFrom("input", "output", "log", "export"),
   op: fc.constantFrom("created", "updated", "deleted", "version_added"),
   version_no: fc.option(fc.integer({ min: 1, max: 1_000_000 }), { nil: null }),
-  // Milliseconds since 1970, as the query selects it.
-  changed_at: fc.date({ noInvalidDate: true }).map((date) => date.getTime())
+  // Milliseconds since 1970, as the query selects it (numeric, as text).
+  changed_at: fc.date({ noInvalidDate: true }).map((date) => String(date.getTime()))
 })
 
 const camel = (r: typeof row extends fc.Arbitrary<infer A> ? A : never) => ({
   id: r.id, txId: r.tx_id, workspaceId: r.workspace_id, documentId: r.document_id, kind: r.kind, op: r.op,
-  versionNo: r.version_no, changedAt: new Date(r.changed_at)
+  versionNo: r.version_no, changedAt: new Date(Number(r.changed_at))
 })
 
 describe("Change", () => {

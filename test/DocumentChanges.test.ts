@@ -439,9 +439,11 @@ describe("DocumentChanges", () => {
         runtime.runPromise(collectUntilDocument(feed.stream({ from: start, workspaceId }), () => sentinel))
       ))
       const write = (n: number) => Effect.promise(() => runtime.runPromise(Effect.forEach(Array.from({ length: n }), () => putInput(workspaceId))))
+      // Waits until the backends are gone: a put right after must not pick a pooled connection whose
+      // backend is still terminating (the puts do not retry; the reader must).
       const killConnections = Effect.promise(() =>
         withClient(server.url, (client) =>
-          client.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          client.query(`SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity
                         WHERE application_name LIKE 'effect-docstore%' AND pid <> pg_backend_pid()`))
       )
       for (let round = 0; round < 3; round++) {

@@ -22,11 +22,11 @@ export interface Row {
   readonly op: string
   readonly version_no: number | null
   /**
-   * Milliseconds since 1970 rounded down, selected as float8: a number costs a
-   * tenth of parsing timestamptz text, and rounding down is what that parser
-   * does with the microseconds.
+   * Milliseconds since 1970 rounded down, selected as numeric (which the
+   * client leaves as text): a number costs a tenth of parsing timestamptz
+   * text, and rounding down is what that parser does with the microseconds.
    */
-  readonly changed_at: number
+  readonly changed_at: string
 }
 
 // What `new Change(props, true)` builds (its own properties in field order, Change's prototype),
@@ -49,7 +49,7 @@ function Built(this: Built, row: Row) {
   this.kind = row.kind
   this.op = row.op
   this.versionNo = row.version_no
-  this.changedAt = new Date(row.changed_at)
+  this.changedAt = new Date(Number(row.changed_at))
 }
 Built.prototype = Change.prototype
 
