@@ -244,16 +244,16 @@ interface TailBatch {
   readonly changes: ReadonlyArray<Change>
 }
 
-/** The row of a read whose `id` is NULL: the feed's state in the read's snapshot. */
-interface FeedRow {
-  readonly id: null
-  readonly feed_epoch: string
+/** The row of a read that is not a change (its first column is NULL): the feed's state in the read's snapshot. */
+type FeedRow = readonly [
+  null, null, null, null, null, null, null, null,
+  epoch: string,
   /** xid8 as text. */
-  readonly horizon_tx_id: string | null
-  readonly horizon_id: bigint | null
+  horizonTxId: string | null,
+  horizonId: bigint | null,
   /** `pg_snapshot_xmin` of the read's snapshot, as text. */
-  readonly xmin: string
-}
+  xmin: string
+]
 
 const positionOf = (change: Change): Cursor.Position => ({ txId: change.txId, id: change.id })
 
@@ -307,7 +307,6 @@ export const make = (options: Options = {}): Effect.Effect<
 > =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const raw = sql.withoutTransforms()
     const pg = yield* PgClient.PgClient
     // Under tenant isolation no statement may read across workspaces: each live stream reads its
     // own workspace (with the workspace set) when the tail wakes it, instead of sharing the tail's reads.
@@ -324,13 +323,11 @@ export const make = (options: Options = {}): Effect.Effect<
         // statement snapshot's). The feed row comes once, not repeated on every change: that cost the server
         // and the client as much as the change itself. No ORDER BY around the UNION: sorting the batch again
         // cost the server a third of the read; the LIMIT's ORDER BY picks the batch, and its order is
-        // checked below. changed_at in milliseconds: see ChangeRow.Row. Under isolation, without a workspace
-        // the policies let nothing through. Rows as PostgreSQL names them: renaming the keys of every row
-        // cost as much as reading it.
-        const rows = yield* isolation.scoped(filter.workspaceId ?? "")(raw<ChangeRow.Row | FeedRow>`
-          SELECT NULL::int8 AS id, NULL::xid8 AS tx_id, NULL::uuid AS workspace_id, NULL::uuid AS document_id,
-                 NULL::text AS kind, NULL::text AS op, NULL::int AS version_no, NULL::numeric AS changed_at,
-                 f.epoch AS feed_epoch, f.horizon_tx_id::text AS horizon_tx_id, f.horizon_id, h.xmin::text AS xmin
+        // checked below. The columns of a change: see ChangeRow.Row. Under isolation, without a workspace
+        // the policies let nothing through.
+        const rows = yield* isolation.scoped(filter.workspaceId ?? "")(sql`
+          SELECT NULL::int8, NULL::xid8, NULL::uuid, NULL::uuid, NULL::text, NULL::text, NULL::int, NULL::numeric,
+                 f.epoch, f.horizon_tx_id::text, f.horizon_id, h.xmin::text
           FROM document_feed f
           CROSS JOIN LATERAL (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) h
           UNION ALL (
@@ -344,25 +341,26 @@ export const make = (options: Options = {}): Effect.Effect<
               ${until === undefined ? sql`` : sql`AND (c.tx_id, c.id) <= (${String(until.txId)}::xid8, ${until.id})`}
             ORDER BY c.tx_id, c.id
             LIMIT ${limit}
-          )`)
+          )`.values)
         let feed: FeedRow | undefined
         const changes: Array<Change> = []
         let ordered = true
         for (const row of rows) {
-          if (row.id === null) {
-            feed = row as FeedRow
+          if (row[0] === null) {
+            feed = row as unknown as FeedRow
             continue
           }
-          const change = ChangeRow.fromRow(row as ChangeRow.Row)
+          const change = ChangeRow.fromRow(row as unknown as ChangeRow.Row)
           if (changes.length > 0 && Cursor.compare(changes[changes.length - 1]!, change) >= 0) ordered = false
           changes.push(change)
         }
         // PostgreSQL returns a UNION ALL's parts in order; were that ever not so, the batch is still the right one.
         if (!ordered) changes.sort(Cursor.compare)
+        const [, , , , , , , , epoch, horizonTxId, horizonId, xmin] = feed!
         return {
-          epoch: feed!.feed_epoch,
-          horizon: horizonOf(feed!.horizon_tx_id, feed!.horizon_id),
-          xmin: BigInt(feed!.xmin),
+          epoch,
+          horizon: horizonOf(horizonTxId, horizonId),
+          xmin: BigInt(xmin),
           changes
         } satisfies Read
       })

@@ -11,23 +11,27 @@
  */
 import { Change } from "../Change.js"
 
-/** The row as PostgreSQL names its columns (the query runs without the client's key renaming). */
-export interface Row {
-  readonly id: bigint
+/**
+ * The row as the client returns it in array mode: half the client's cost of
+ * building an object per row (a copy of a template object, then each column
+ * by name), about 0.1 µs a row.
+ */
+export type Row = readonly [
+  id: bigint,
   /** xid8, which the client leaves as text. */
-  readonly tx_id: string
-  readonly workspace_id: string
-  readonly document_id: string
-  readonly kind: string
-  readonly op: string
-  readonly version_no: number | null
+  txId: string,
+  workspaceId: string,
+  documentId: string,
+  kind: string,
+  op: string,
+  versionNo: number | null,
   /**
    * Milliseconds since 1970 rounded down, selected as numeric (which the
    * client leaves as text): a number costs a tenth of parsing timestamptz
    * text, and rounding down is what that parser does with the microseconds.
    */
-  readonly changed_at: string
-}
+  changedAtMillis: string
+]
 
 // What `new Change(props, true)` builds (its own properties in field order, Change's prototype),
 // without the class constructor's copying and default-merging, which cost more than the rest of a row.
@@ -42,14 +46,14 @@ interface Built {
   changedAt: Date
 }
 function Built(this: Built, row: Row) {
-  this.id = row.id
-  this.txId = BigInt(row.tx_id)
-  this.workspaceId = row.workspace_id
-  this.documentId = row.document_id
-  this.kind = row.kind
-  this.op = row.op
-  this.versionNo = row.version_no
-  this.changedAt = new Date(Number(row.changed_at))
+  this.id = row[0]
+  this.txId = BigInt(row[1])
+  this.workspaceId = row[2]
+  this.documentId = row[3]
+  this.kind = row[4]
+  this.op = row[5]
+  this.versionNo = row[6]
+  this.changedAt = new Date(Number(row[7]))
 }
 Built.prototype = Change.prototype
 
