@@ -717,6 +717,9 @@ const formatCatchUp = (rows: number, runs: ReadonlyArray<CatchUpRun>, copyStream
       "counted (must equal N). Keyset: bare `pg`, `SELECT ... WHERE (tx_id, id) > ($1::xid8, $2) AND tx_id < " +
       "pg_snapshot_xmin(pg_current_snapshot()) ORDER BY tx_id, id LIMIT 1000` until a short batch. COPY: " +
       "`COPY (SELECT ... ORDER BY tx_id, id) TO STDOUT`, rows counted. " +
+      "What each side gets: the stream, `Change` objects (`changedAt` a `Date`, read from PostgreSQL as milliseconds) " +
+      "in events whose cursor is encoded when read (the consumer here reads none); the keyset loop, pg's rows with its " +
+      "default parsing (`changed_at` parsed into a `Date`, int8 as text). " +
       (copyStreams
         ? "(pg-copy-streams is installed, but the COPY is read the same way as without it.) "
         : "pg-copy-streams is not installed: the COPY data is read through pg's own copy-out hook " +
