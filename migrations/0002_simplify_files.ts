@@ -172,9 +172,11 @@ const applyKindsAndNameKeys = Effect.gen(function*() {
 // Blank storage version ids become NULL; upper-case or blank legacy checksums are lower-cased or cleared
 // (anything else invalid stops the migration at the CHECK below). "64 characters, none outside 0-9a-f":
 // the regex '^[0-9a-f]{64}$' is ten times slower (0008).
-const repairedStorageId = "CASE WHEN v.storage_version_id ~ '^[[:space:]]*$' THEN NULL ELSE v.storage_version_id END"
-const badChecksum = "NOT (length(v.sha256) = 64 AND v.sha256 !~ '[^0-9a-f]')"
-const repairedChecksum = `CASE WHEN ${badChecksum} THEN NULLIF(lower(btrim(v.sha256)), '') ELSE v.sha256 END`
+const blankStorageId = "v.storage_version_id ~ '^[[:space:]]*$'"
+const repairedStorageId = `CASE WHEN ${blankStorageId} THEN NULL ELSE v.storage_version_id END`
+/** The rule of file_versions_sha256_check. */
+const checksumRule = "length(sha256) = 64 AND sha256 !~ '[^0-9a-f]'"
+const repairedChecksum = `CASE WHEN NOT (${checksumRule}) THEN NULLIF(lower(btrim(sha256)), '') ELSE sha256 END`
 
 /**
  * Each version that needs a repair is rewritten once: first the versions of
@@ -202,7 +204,7 @@ const repairVersions = Effect.gen(function*() {
       UPDATE file_versions v SET
         storage_version_id = ${sql.literal(repairedStorageId)},
         sha256 = ${sql.literal(repairedChecksum)}
-      WHERE v.storage_version_id ~ '^[[:space:]]*$' OR ${sql.literal(badChecksum)}
+      WHERE ${sql.literal(blankStorageId)} OR NOT (${sql.literal(checksumRule)})
       RETURNING v.storage_version_id IS NULL AS blank
     )
     SELECT count(*) FILTER (WHERE blank) AS blanks FROM repaired`
@@ -242,7 +244,7 @@ const addVersionChecks = Effect.gen(function*() {
     ALTER TABLE file_versions
       ADD CONSTRAINT file_versions_version_no_check CHECK (version_no >= 1),
       ADD CONSTRAINT file_versions_byte_size_check CHECK (byte_size >= 0),
-      ADD CONSTRAINT file_versions_sha256_check CHECK (length(sha256) = 64 AND sha256 !~ '[^0-9a-f]')`
+      ADD CONSTRAINT file_versions_sha256_check CHECK (${sql.literal(checksumRule)})`
 })
 
 export default Effect.gen(function*() {
