@@ -55,6 +55,11 @@ const ContentTypeValue = Schema.String.pipe(
   })
 )
 
+// An optional field that may also be null; the service reads absent as null. (A default in the schema,
+// `optionalWith`, makes the struct a transformation whose fields are all checked twice: it tripled the
+// cost of decoding a version.)
+const absentAsNull = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
+
 /**
  * Where one version's bytes live.
  *
@@ -67,23 +72,17 @@ export const VersionInput = Schema.Struct({
     Schema.filter((key) => key.trim().length > 0 || "must not be empty"),
     Schema.maxLength(1024)
   ),
-  storageVersionId: Schema.optionalWith(
-    Schema.NullOr(Schema.String.pipe(
-      Schema.filter((id) => id.trim().length > 0 || "must be null or a non-blank version id"),
-      Schema.maxLength(1024)
-    )),
-    { default: () => null }
-  ),
-  contentType: Schema.optionalWith(Schema.NullOr(ContentTypeValue), { default: () => null }),
+  storageVersionId: absentAsNull(Schema.String.pipe(
+    Schema.filter((id) => id.trim().length > 0 || "must be null or a non-blank version id"),
+    Schema.maxLength(1024)
+  )),
+  contentType: absentAsNull(ContentTypeValue),
   byteSize: Schema.Union(Schema.NonNegativeInt, Schema.NonNegativeBigIntFromSelf),
-  sha256: Schema.optionalWith(
-    Schema.NullOr(Schema.Lowercase.pipe(
-      Schema.compose(Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/, {
-        message: () => "must be 64 hexadecimal characters"
-      })))
-    )),
-    { default: () => null }
-  )
+  sha256: absentAsNull(Schema.Lowercase.pipe(
+    Schema.compose(Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/, {
+      message: () => "must be 64 hexadecimal characters"
+    })))
+  ))
 })
 
 /**
@@ -106,8 +105,8 @@ export const PutRequest = Schema.Union(
   Schema.Struct({
     kind: Schema.Literal("output"),
     ...common,
-    sourceDocumentId: Schema.optionalWith(Schema.NullOr(DocumentId), { default: () => null }),
-    runId: Schema.optionalWith(Schema.NullOr(RunId), { default: () => null })
+    sourceDocumentId: absentAsNull(DocumentId),
+    runId: absentAsNull(RunId)
   }),
   Schema.Struct({ kind: Schema.Literal("log"), ...common, runId: RunId }),
   Schema.Struct({ kind: Schema.Literal("export"), ...common, exportJobId: ExportJobId })
@@ -269,12 +268,15 @@ export class Documents extends Context.Tag("effect-docstore/Documents")<Document
 
 type Put = typeof PutRequest.Type
 
+const sourceOf = (request: Put) => request.kind === "output" ? request.sourceDocumentId ?? null : null
+const runOf = (request: Put) => request.kind === "output" || request.kind === "log" ? request.runId ?? null : null
+
 const keySource = (request: Put, documentId: string): NameKey.KeySource => {
   switch (request.kind) {
     case "input":
       return { kind: "input", name: request.name }
     case "output":
-      return { kind: "output", sourceFileId: request.sourceDocumentId, runId: request.runId, id: documentId }
+      return { kind: "output", sourceFileId: sourceOf(request), runId: runOf(request), id: documentId }
     case "log":
       return { kind: "log", runId: request.runId }
     case "export":
@@ -337,7 +339,7 @@ const notFound = (documentId: string) =>
 /** What a retried write must repeat exactly. */
 const sameMetadata = (stored: Version, wanted: { readonly [K in keyof Version]?: unknown }): string | undefined => {
   for (const field of ["storageKey", "storageVersionId", "contentType", "byteSize", "sha256"] as const) {
-    if (stored[field] !== wanted[field]) return field
+    if (stored[field] !== (wanted[field] ?? null)) return field
   }
   return undefined
 }
@@ -350,7 +352,7 @@ interface StoredTarget {
 
 /** A version id written before may only be written again by the very same request. */
 const replayConflict = (request: Put, contentType: string | null, stored: Version, target: StoredTarget) => {
-  const keyless = request.kind === "output" && request.sourceDocumentId === null && request.runId === null
+  const keyless = request.kind === "output" && sourceOf(request) === null && runOf(request) === null
   const sameTarget = target.workspaceId === request.workspaceId && target.kind === request.kind &&
     (keyless || target.nameKey === NameKey.nameKey(keySource(request, "")))
   const different = sameTarget
@@ -363,9 +365,6 @@ const replayConflict = (request: Put, contentType: string | null, stored: Versio
     })
   )
 }
-
-const sourceOf = (request: Put) => request.kind === "output" ? request.sourceDocumentId : null
-const runOf = (request: Put) => request.kind === "output" || request.kind === "log" ? request.runId : null
 
 const contentTypeOf = (request: Put) =>
   request.version.contentType ?? (request.kind === "input" ? null : ContentType.infer(request.name))
@@ -427,8 +426,8 @@ export const make = Effect.gen(function*() {
           INSERT INTO file_versions
             (id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256)
           SELECT ${versionId}, document.id, next_version_no(document.id), ${request.version.storageKey},
-                 ${request.version.storageVersionId}, ${contentType}, ${BigInt(request.version.byteSize)},
-                 ${request.version.sha256}
+                 ${request.version.storageVersionId ?? null}, ${contentType}, ${BigInt(request.version.byteSize)},
+                 ${request.version.sha256 ?? null}
           FROM document
           RETURNING *
         )
@@ -550,10 +549,10 @@ export const make = Effect.gen(function*() {
             ${numbered.map((n) => n.documentId)}::uuid[],
             ${numbered.map((n) => n.versionNo)}::int[],
             ${fresh.map((p) => p.request.version.storageKey)}::text[],
-            ${fresh.map((p) => p.request.version.storageVersionId)}::text[],
+            ${fresh.map((p) => p.request.version.storageVersionId ?? null)}::text[],
             ${fresh.map((p) => p.contentType)}::text[],
             ${fresh.map((p) => String(p.request.version.byteSize))}::bigint[],
-            ${fresh.map((p) => p.request.version.sha256)}::text[])`
+            ${fresh.map((p) => p.request.version.sha256 ?? null)}::text[])`
       }
       const written = new Map(fresh.map((p, i) => [p.versionId, numbered[i]!]))
       return planned.map((p): Imported => {

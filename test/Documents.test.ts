@@ -147,6 +147,21 @@ describe("Documents", () => {
           expect(yield* counts).toEqual(before)
         }))
 
+      it.effect("a retry that leaves out the optional fields, as the first write did, replays", () =>
+        Effect.gen(function*() {
+          const documents = yield* Documents.Documents
+          const workspaceId = randomUUID()
+          // An output with neither source nor run: keyed by its own id, with everything optional left out.
+          const request = { kind: "output" as const, workspaceId, name: "result.csv", version: version({ id: randomUUID() }) }
+          const first = yield* documents.put(request)
+          expect(first.version).toMatchObject({ storageVersionId: null, sha256: null, contentType: "text/csv" })
+          expect(first.document).toMatchObject({ sourceDocumentId: null, runId: null })
+          const before = yield* counts
+          const again = yield* documents.put(request)
+          expect(again).toMatchObject({ replayed: true, version: first.version, document: { id: first.document.id } })
+          expect(yield* counts).toEqual(before)
+        }))
+
       it.effect("ten concurrent retries of one write store it once", () =>
         Effect.gen(function*() {
           const documents = yield* Documents.Documents
