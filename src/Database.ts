@@ -35,6 +35,7 @@ import * as Schema from "effect/Schema"
 import * as String from "effect/String"
 import pg from "pg"
 import * as EmbeddedPostgres from "./EmbeddedPostgres.js"
+import * as DirectStatement from "./internal/directStatement.js"
 
 /**
  * `DATABASE_URL` is missing where an embedded database must not be started.
@@ -264,15 +265,18 @@ export const layer = (
       })
     )
   )
+  let pool: pg.Pool | undefined
   return Layer.scopedContext(
     PgClient.fromPool({
-      acquire,
+      acquire: Effect.tap(acquire, (acquired) => Effect.sync(() => (pool = acquired))),
       applicationName: options.applicationName ?? "effect-docstore",
       transformResultNames: String.snakeToCamel,
       transformQueryNames: String.camelToSnake,
       transformJson: false
     }).pipe(
       Effect.map(typedTransactionEnds),
+      // put's statement skips @effect/sql's per-statement machinery on this pool (internal/directStatement.ts).
+      Effect.tap((client) => Effect.sync(() => DirectStatement.register(client, pool!))),
       Effect.map((client) => Context.make(PgClient.PgClient, client).pipe(Context.add(SqlClient.SqlClient, client)))
     )
   ).pipe(Layer.provide(Reactivity.layer))

@@ -22,6 +22,7 @@ import { Document, Kind } from "./Document.js"
 import { Conflict, DatabaseError, DocumentNotFound, InvalidInput, VersionNotFound } from "./Errors.js"
 import { DocumentId, ExportJobId, RunId, VersionId, WorkspaceId } from "./Ids.js"
 import * as Cursor from "./internal/cursor.js"
+import * as DirectStatement from "./internal/directStatement.js"
 import * as PageToken from "./internal/pageToken.js"
 import { databaseError, pgCode } from "./internal/sqlError.js"
 import { decodeInput } from "./internal/validation.js"
@@ -374,8 +375,9 @@ const contentTypeOf = (request: Put) =>
  */
 export const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  // For put's write: its row is read as PostgreSQL names the columns (renaming every key cost as much as reading it).
-  const raw = sql.withoutTransforms()
+  // For put's write: sent on the pool directly outside a transaction, its row read as PostgreSQL names the
+  // columns (renaming every key cost as much as reading it).
+  const direct = DirectStatement.make(sql)
   // Tenant isolation: each operation's statements run with its workspace set; when off, nothing is added.
   const isolation = TenantIsolation.scoping(sql, (yield* TenantIsolation.TenantIsolation).enabled)
   // After each commit, a hint for change-feed tails in this and other processes.
@@ -415,7 +417,7 @@ export const make = Effect.gen(function*() {
       // document or locks the existing one: concurrent writers to one key queue there, so version
       // numbers have no gaps and changes commit in version order. next_version_no() runs after the
       // lock is held and reads with a snapshot of its own (0007), so it sees the previous holder's version.
-      const [row] = yield* raw<WrittenRow.Row>`
+      const [row] = yield* direct<WrittenRow.Row>`
         WITH document AS (
           INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
           VALUES (${newId}, ${request.workspaceId}, ${request.kind}, ${request.name}, ${nameKey}, ${source},

@@ -5,7 +5,12 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as fc from "effect/FastCheck"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Str from "effect/String"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import pg from "pg"
 import * as Documents from "../src/Documents.js"
+import * as Migrations from "../src/Migrations.js"
 import { layer as clientLayer, createDatabase, layerMigrated } from "./support/Database.js"
 
 const sha = (seed: string) => seed.repeat(64).slice(0, 64)
@@ -551,6 +556,62 @@ describe("Documents", () => {
           expect(error).toMatchObject({ _tag: "InvalidInput", field })
         }))
     })
+  })
+
+  describe("where put's statement runs (outside a transaction it skips @effect/sql's per-statement path)", () => {
+    it.layer(TestLayer, { timeout: "60 seconds" })((it) => {
+      it.effect("inside the caller's transaction, put is part of it: rolled back, nothing is written", () =>
+        Effect.gen(function*() {
+          const documents = yield* Documents.Documents
+          const sql = yield* SqlClient.SqlClient
+          const workspaceId = randomUUID()
+          const before = yield* counts
+          let written: Documents.Written | undefined
+          const rolledBack = yield* sql.withTransaction(
+            Effect.gen(function*() {
+              written = yield* documents.put({ kind: "input", workspaceId, name: "draft.pdf", version: version() })
+              // The transaction sees its own write...
+              expect(yield* documents.get({ workspaceId, documentId: written.document.id })).toEqual(written.document)
+              return yield* Effect.fail("roll back" as const)
+            })
+          ).pipe(Effect.flip)
+          expect(rolledBack).toBe("roll back")
+          // ...and the rollback takes it away with the change rows its triggers wrote.
+          expect(yield* documents.get({ workspaceId, documentId: written!.document.id }).pipe(Effect.flip)).toMatchObject({
+            _tag: "DocumentNotFound"
+          })
+          expect(yield* counts).toEqual(before)
+        }))
+    })
+
+    it.effect("on a client this library did not build, put goes through @effect/sql and writes the same", () =>
+      Effect.gen(function*() {
+        const url = yield* Effect.promise(() => createDatabase())
+        yield* Migrations.run().pipe(Effect.provide(clientLayer(url)))
+        // Built as Database.layer builds its client (column naming, int8 as bigint), but not by it.
+        const foreign = PgClient.layer({
+          url: Redacted.make(url),
+          transformResultNames: Str.snakeToCamel,
+          transformQueryNames: Str.camelToSnake,
+          types: { getTypeParser: ((oid: number, format?: "text" | "binary") =>
+            oid === 20 ? BigInt : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig["getTypeParser"] }
+        })
+        const workspaceId = randomUUID()
+        const request = { kind: "output" as const, workspaceId, name: "result.csv", version: version({ sha256: sha("c") }) }
+        const written = yield* Documents.Documents.pipe(
+          Effect.flatMap((documents) => documents.put(request)),
+          Effect.provide(Documents.layer.pipe(Layer.provide(foreign)))
+        )
+        const stored = yield* Documents.Documents.pipe(
+          Effect.flatMap((documents) => Effect.all([
+            documents.get({ workspaceId, documentId: written.document.id }),
+            documents.latestVersion({ workspaceId, documentId: written.document.id })
+          ])),
+          Effect.provide(Documents.layer.pipe(Layer.provide(clientLayer(url))))
+        )
+        expect([written.document, written.version]).toEqual(stored)
+        expect(written.version).toMatchObject({ versionNo: 1, byteSize: 1024n, contentType: "text/csv", sha256: sha("c") })
+      }))
   })
 
   it.effect("surfaces a database failure as a typed DatabaseError, not a defect", () =>

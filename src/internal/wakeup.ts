@@ -17,18 +17,19 @@ import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import pg from "pg"
+import * as DirectStatement from "./directStatement.js"
 
 export const channel = "docstore_document_changes"
 
 /** The writer's side: `notify` never waits for the database. */
 export const makeNotifier: Effect.Effect<{ readonly notify: Effect.Effect<void> }, never, SqlClient.SqlClient | Scope.Scope> =
   Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
+    const direct = DirectStatement.make(yield* SqlClient.SqlClient)
     const pending = yield* Queue.sliding<void>(1)
     const dirty = yield* Ref.make(false)
     // A NOTIFY commits a transaction of its own; it is only a hint, so it need not wait for its WAL flush
     // (with the default synchronous_commit that wait cost each write about a millisecond and a half).
-    const send = Effect.ignore(sql`SELECT set_config('synchronous_commit', 'off', true), pg_notify(${channel}, '1')`)
+    const send = Effect.ignore(direct`SELECT set_config('synchronous_commit', 'off', true), pg_notify(${channel}, '1')`)
     const flush = Effect.flatMap(Ref.getAndSet(dirty, false), (wanted) => wanted ? send : Effect.void)
     // Once claimed, a hint is sent even while the scope closes.
     yield* Effect.uninterruptibleMask((restore) => Effect.zipRight(restore(Queue.take(pending)), flush)).pipe(
