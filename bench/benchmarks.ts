@@ -59,7 +59,8 @@ export const benchmarks: Readonly<Record<string, Benchmark>> = {
       "connections. `Documents.put` (validation, upsert-and-lock, version insert, decoded rows, wake-up NOTIFY " +
       "after commit) against bare `pg` sending the same statement " +
       "(no NOTIFY), both into a migrated database with the change-feed triggers; and the same bare `pg` writes into " +
-      "an identical database without the change-feed triggers (bench/writes.ts). The order rotates per run.",
+      "an identical database without the change-feed triggers (bench/writes.ts). Each side first makes 1,000 " +
+      "writes that are not measured; the order rotates per run.",
     size: "writes per side per run (default 3,000)",
     run: async ({ log, runs, size, smoke, url }) => {
       const result = await runWritesBench({
