@@ -71,12 +71,15 @@ export const median = (values: ReadonlyArray<number>): number => {
 
 export const newVersion = (i: number) => ({ storageKey: `bench/${i}/${randomUUID()}`, byteSize: 1000 + i })
 
-/** What `put` sends for a new input: one statement, the upsert and the version insert (0007). */
+/** What `put` sends for a new input: one statement, the key's lock, the upsert and the version insert. */
 export const barePut = async (pool: pg.Pool, workspaceId: string, name: string, version: ReturnType<typeof newVersion>) => {
   await pool.query(
-    `WITH document AS (
+    `WITH key_lock AS (
+       SELECT pg_advisory_xact_lock(${Documents.keyLockClass}, hashtext($2::uuid::text || '/' || 'input'::text || '/' || $4::text))
+     ), document AS (
        INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
-       VALUES ($1, $2, 'input', $3, $4, NULL, NULL)
+       SELECT $1::uuid, $2::uuid, 'input', $3, $4, NULL::uuid, NULL::uuid
+       FROM key_lock
        ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
        RETURNING *
      ), version AS (

@@ -11,6 +11,7 @@
 import { randomUUID } from "node:crypto"
 import { SqlClient } from "@effect/sql"
 import { SqlError } from "@effect/sql/SqlError"
+import type * as Statement from "@effect/sql/Statement"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -269,6 +270,13 @@ export class Documents extends Context.Tag("effect-docstore/Documents")<Document
 
 type Put = typeof PutRequest.Type
 
+/**
+ * The class (first key) of the advisory locks on document keys (see `keyLock` in `make`): "dkey" in ASCII.
+ *
+ * @since 0.1.0
+ */
+export const keyLockClass = 0x646b6579
+
 const sourceOf = (request: Put) => request.kind === "output" ? request.sourceDocumentId ?? null : null
 const runOf = (request: Put) => request.kind === "output" || request.kind === "log" ? request.runId ?? null : null
 
@@ -383,6 +391,16 @@ export const make = Effect.gen(function*() {
   // After each commit, a hint for change-feed tails in this and other processes.
   const wakeup = yield* Wakeup.makeNotifier
 
+  /**
+   * The lock `put` and `delete` take on a document's key before they write. A transaction gets the id
+   * that orders its changes in the feed at its first write, and an INSERT racing to create a key, or a
+   * DELETE, gets it before waiting for the row: without this lock, the feed could deliver a new
+   * document's version 3 before its version 2, or a deletion before a version committed ahead of it.
+   * Queued here instead, each writer gets its id after the previous one committed.
+   */
+  const keyLock = (workspaceId: Statement.Fragment, kind: Statement.Fragment, nameKey: Statement.Fragment) =>
+    sql`pg_advisory_xact_lock(${keyLockClass}, hashtext(${workspaceId}::text || '/' || ${kind} || '/' || ${nameKey}))`
+
   const documentRow = (workspaceId: string, documentId: string) =>
     sql`SELECT * FROM files WHERE id = ${documentId} AND workspace_id = ${workspaceId}`.pipe(
       Effect.flatMap((rows) => rows.length === 0 ? Effect.fail(notFound(documentId)) : decodeDocument(rows[0]))
@@ -413,15 +431,18 @@ export const make = Effect.gen(function*() {
       if (source !== null) yield* documentRow(request.workspaceId, source)
       const newId = randomUUID()
       const nameKey = NameKey.nameKey(keySource(request, newId))
-      // One statement, so one round trip and atomic without a transaction. The upsert creates the
-      // document or locks the existing one: concurrent writers to one key queue there, so version
-      // numbers have no gaps and changes commit in version order. next_version_no() runs after the
-      // lock is held and reads with a snapshot of its own (0007), so it sees the previous holder's version.
+      // One statement, so one round trip and atomic without a transaction. Concurrent writers to one key
+      // queue on its lock, then on the row the upsert creates or locks: version numbers have no gaps.
+      // next_version_no() runs after the lock is held and reads with a snapshot of its own (0007), so it
+      // sees the previous holder's version.
       const [row] = yield* direct<WrittenRow.Row>`
-        WITH document AS (
+        WITH key_lock AS (
+          SELECT ${keyLock(sql`${request.workspaceId}::uuid`, sql`${request.kind}::text`, sql`${nameKey}::text`)}
+        ), document AS (
           INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
-          VALUES (${newId}, ${request.workspaceId}, ${request.kind}, ${request.name}, ${nameKey}, ${source},
-                  ${runOf(request)})
+          SELECT ${newId}::uuid, ${request.workspaceId}::uuid, ${request.kind}, ${request.name}, ${nameKey},
+                 ${source}::uuid, ${runOf(request)}::uuid
+          FROM key_lock
           ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
           RETURNING *
         ), version AS (
@@ -656,7 +677,12 @@ export const make = Effect.gen(function*() {
     decodeInput(DocumentRef)(ref).pipe(
       Effect.flatMap(({ documentId, workspaceId }) =>
         isolation.scoped(workspaceId)(
-          sql`DELETE FROM files WHERE id = ${documentId} AND workspace_id = ${workspaceId} RETURNING id`
+          sql`
+            WITH target AS (
+              SELECT id, ${keyLock(sql`workspace_id`, sql`kind`, sql`name_key`)}
+              FROM files WHERE id = ${documentId} AND workspace_id = ${workspaceId}
+            )
+            DELETE FROM files USING target WHERE files.id = target.id RETURNING files.id`
         ).pipe(
           Effect.flatMap((rows) => rows.length === 0 ? Effect.fail(notFound(documentId)) : wakeup.notify)
         )

@@ -127,6 +127,42 @@ describe("Documents", () => {
         expect(changes.slice(1).map((c) => c.versionNo)).toEqual(versions.map((v) => v.versionNo))
       }))
 
+    it.effect("concurrent first writes to a new key, burst after burst: the feed has each document's versions in order", () =>
+      Effect.gen(function*() {
+        const documents = yield* Documents.Documents
+        const sql = yield* SqlClient.SqlClient
+        const workspaceId = randomUUID()
+        for (let burst = 0; burst < 30; burst++) {
+          const written = yield* Effect.all(
+            Array.from({ length: 8 }, () => documents.put({ kind: "input", workspaceId, name: `new-${burst}.txt`, version: version() })),
+            { concurrency: "unbounded" }
+          )
+          const changes = yield* sql<{ versionNo: number | null }>`
+            SELECT version_no FROM document_changes
+            WHERE document_id = ${written[0]!.document.id} AND op = 'version_added' ORDER BY tx_id, id`
+          expect(changes.map((c) => c.versionNo)).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+        }
+      }))
+
+    it.effect("a delete racing writes to the same document: in the feed, the deletion is the document's last change", () =>
+      Effect.gen(function*() {
+        const documents = yield* Documents.Documents
+        const sql = yield* SqlClient.SqlClient
+        const workspaceId = randomUUID()
+        for (let round = 0; round < 30; round++) {
+          const name = `doomed-${round}.txt`
+          const { document } = yield* documents.put({ kind: "input", workspaceId, name, version: version() })
+          yield* Effect.all([
+            ...Array.from({ length: 4 }, () => documents.put({ kind: "input", workspaceId, name, version: version() })),
+            documents.delete({ workspaceId, documentId: document.id }),
+            ...Array.from({ length: 4 }, () => documents.put({ kind: "input", workspaceId, name, version: version() }))
+          ], { concurrency: "unbounded" })
+          const changes = yield* sql<{ op: string }>`
+            SELECT op FROM document_changes WHERE document_id = ${document.id} ORDER BY tx_id, id`
+          expect(changes.map((c) => c.op).slice(changes.findIndex((c) => c.op === "deleted"))).toEqual(["deleted"])
+        }
+      }))
+
     describe("idempotent retries by client-generated version id", () => {
       it.effect("repeating a write returns the version already written; different metadata is a conflict", () =>
         Effect.gen(function*() {
