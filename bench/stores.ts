@@ -114,11 +114,11 @@ export interface Sides {
 }
 
 /** The per-run table of a write benchmark, with its median row: service / baseline and the trigger cost. */
-export const sidesTable = (
+export const sidesTable = <Run extends Sides>(
   headers: ReadonlyArray<string>,
-  runs: ReadonlyArray<Sides>,
-  serviceRatio: (run: Sides) => number,
-  triggerRatio: (run: Sides) => number
+  runs: ReadonlyArray<Run>,
+  serviceRatio: (run: Run) => number,
+  triggerRatio: (run: Run) => number
 ): Array<string> => {
   const row = (label: string, r: Sides, s: number, t: number) =>
     `| ${label} | ${r.service.toFixed(0)} | ${r.bare.toFixed(0)} | ${r.bareWithoutTriggers.toFixed(0)} | ${s.toFixed(2)} | ${t.toFixed(2)} |`
