@@ -275,7 +275,8 @@ export const layer = (
       transformJson: false
     }).pipe(
       Effect.map(typedTransactionEnds),
-      // put's statement skips @effect/sql's per-statement machinery on this pool (internal/directStatement.ts).
+      // put's statement and the wake-up NOTIFY skip @effect/sql's per-statement machinery on this pool
+      // (internal/directStatement.ts).
       Effect.tap((client) => Effect.sync(() => DirectStatement.register(client, pool!))),
       Effect.map((client) => Context.make(PgClient.PgClient, client).pipe(Context.add(SqlClient.SqlClient, client)))
     )
