@@ -149,13 +149,15 @@ describe("Documents", () => {
         const documents = yield* Documents.Documents
         const sql = yield* SqlClient.SqlClient
         const workspaceId = randomUUID()
+        // The writers spell the workspace id in capitals: the lock is on the id, not on how it was written.
+        const spelled = workspaceId.toUpperCase()
         for (let round = 0; round < 30; round++) {
           const name = `doomed-${round}.txt`
-          const { document } = yield* documents.put({ kind: "input", workspaceId, name, version: version() })
+          const { document } = yield* documents.put({ kind: "input", workspaceId: spelled, name, version: version() })
           yield* Effect.all([
-            ...Array.from({ length: 4 }, () => documents.put({ kind: "input", workspaceId, name, version: version() })),
+            ...Array.from({ length: 4 }, () => documents.put({ kind: "input", workspaceId: spelled, name, version: version() })),
             documents.delete({ workspaceId, documentId: document.id }),
-            ...Array.from({ length: 4 }, () => documents.put({ kind: "input", workspaceId, name, version: version() }))
+            ...Array.from({ length: 4 }, () => documents.put({ kind: "input", workspaceId: spelled, name, version: version() }))
           ], { concurrency: "unbounded" })
           const changes = yield* sql<{ op: string }>`
             SELECT op FROM document_changes WHERE document_id = ${document.id} ORDER BY tx_id, id`
