@@ -56,7 +56,7 @@ export const benchmarks: Readonly<Record<string, Benchmark>> = {
     title: "Single-document writes: Documents.put against bare pg, and the change-feed trigger cost",
     description:
       "One new input document with its first version per transaction, on 8 concurrent lanes with pools of 8 " +
-      "connections. `Documents.put` (validation, upsert-and-lock, version insert, decoded rows, wake-up NOTIFY " +
+      "connections. `Documents.put` (validation, the key's advisory lock, upsert-and-lock, version insert, result rows, wake-up NOTIFY " +
       "after commit) against bare `pg` sending the same statement " +
       "(no NOTIFY), both into a migrated database with the change-feed triggers; and the same bare `pg` writes into " +
       "an identical database without the change-feed triggers (bench/writes.ts). Each side first makes 1,000 " +
