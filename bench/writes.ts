@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto"
 import pg from "pg"
 import * as Documents from "../src/Documents.js"
 import { withClient } from "./server.js"
-import { barePut, documentsRuntime, newVersion, sidesTable, timedLanes, withStores } from "./stores.js"
+import { barePut, documentsRuntime, newVersion, type Sides, sidesTable, timedLanes, withStores } from "./stores.js"
 
 export interface WritesOptions {
   /** A server URL on which the benchmark may create and drop databases. */
@@ -36,7 +36,7 @@ export interface WritesResult {
   readonly runs: ReadonlyArray<WritesRun>
 }
 
-type Side = "service" | "bare" | "bareWithoutTriggers"
+type Side = keyof Sides
 
 export const runWritesBench = (options: WritesOptions): Promise<WritesResult> =>
   withStores(options.serverUrl, "bench_writes", async ({ withTriggers, withoutTriggers }) => {

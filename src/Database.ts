@@ -265,21 +265,21 @@ export const layer = (
       })
     )
   )
-  let pool: pg.Pool | undefined
   return Layer.scopedContext(
-    PgClient.fromPool({
-      acquire: Effect.tap(acquire, (acquired) => Effect.sync(() => (pool = acquired))),
-      applicationName: options.applicationName ?? "effect-docstore",
-      transformResultNames: String.snakeToCamel,
-      transformQueryNames: String.camelToSnake,
-      transformJson: false
-    }).pipe(
-      Effect.map(typedTransactionEnds),
-      // put's statement and the wake-up NOTIFY skip @effect/sql's per-statement machinery on this pool
-      // (internal/directStatement.ts).
-      Effect.tap((client) => Effect.sync(() => DirectStatement.register(client, pool!))),
-      Effect.map((client) => Context.make(PgClient.PgClient, client).pipe(Context.add(SqlClient.SqlClient, client)))
-    )
+    Effect.flatMap(acquire, (pool) =>
+      PgClient.fromPool({
+        acquire: Effect.succeed(pool),
+        applicationName: options.applicationName ?? "effect-docstore",
+        transformResultNames: String.snakeToCamel,
+        transformQueryNames: String.camelToSnake,
+        transformJson: false
+      }).pipe(
+        Effect.map(typedTransactionEnds),
+        // put's statement and the wake-up NOTIFY skip @effect/sql's per-statement machinery on this pool
+        // (internal/directStatement.ts).
+        Effect.tap((client) => Effect.sync(() => DirectStatement.register(client, pool))),
+        Effect.map((client) => Context.make(PgClient.PgClient, client).pipe(Context.add(SqlClient.SqlClient, client)))
+      ))
   ).pipe(Layer.provide(Reactivity.layer))
 }
 

@@ -9,7 +9,10 @@
  * statement deadline), and fails with the same `SqlError`. Inside the
  * caller's transaction, and on a client this library did not build, it runs
  * through `@effect/sql` like any other statement. Rows come back as the
- * server names the columns, both ways.
+ * server names the columns, both ways. Interrupting a statement sent here
+ * stops the wait, not the statement (`@effect/sql` would also cancel it on
+ * the server): a write may commit after its caller gave up, as it may anyway
+ * when a cancel arrives late.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
