@@ -14,6 +14,7 @@ import tenantIsolation from "./0006_tenant_isolation.js"
 import writePathTuning from "./0007_write_path_tuning.js"
 import checksumCheck from "./0008_checksum_check.js"
 import changeTriggerMemory from "./0009_change_trigger_memory.js"
+import changeTriggerLookup from "./0010_change_trigger_lookup.js"
 
 export const migrations: Readonly<Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>> = {
   "0001_legacy_baseline": legacyBaseline,
@@ -24,5 +25,6 @@ export const migrations: Readonly<Record<string, Effect.Effect<void, unknown, Sq
   "0006_tenant_isolation": tenantIsolation,
   "0007_write_path_tuning": writePathTuning,
   "0008_checksum_check": checksumCheck,
-  "0009_change_trigger_memory": changeTriggerMemory
+  "0009_change_trigger_memory": changeTriggerMemory,
+  "0010_change_trigger_lookup": changeTriggerLookup
 }

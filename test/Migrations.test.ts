@@ -477,6 +477,61 @@ describe("migrations", () => {
     })
   })
 
+  describe("0010 change trigger lookup", () => {
+    const settings = (url: string) =>
+      withClient(url, async (client) =>
+        (await client.query<{ definer: boolean; config: Array<string> }>(
+          `SELECT prosecdef AS definer, proconfig AS config FROM pg_proc WHERE proname = 'record_document_change'`
+        )).rows[0]!)
+
+    it("keeps the work_mem the owner chose, and the function's rights", async () => {
+      const url = await createDatabase()
+      await migrate(url, { migrations: stepsBefore("0010") })
+      await withClient(url, (client) => client.query(`ALTER FUNCTION record_document_change() SET work_mem = '64MB'`))
+      const applied = await migrate(url)
+      expect(applied.map((step) => step.migration)).toEqual(stepsFrom("0010"))
+      expect(await settings(url)).toEqual({ definer: true, config: ["search_path=public, pg_temp", "work_mem=64MB"] })
+    })
+
+    it("logs a statement's versions by looking each document up, not by reading all of files, in version order", async () => {
+      const url = await createDatabase()
+      await migrate(url)
+      await withClient(url, async (client) => {
+        // Enough documents and versions that a join would hash the whole table (the plan before 0010).
+        await client.query(`
+          INSERT INTO files (id, workspace_id, kind, name, name_key)
+          SELECT gen_random_uuid(), gen_random_uuid(), 'input', 'doc-' || g, 'doc-' || g FROM generate_series(1, 3000) g`)
+        await client.query(`ANALYZE files`)
+        // The content-type check reads files too (and may scan a table this small): off, so the count is the change log's.
+        await client.query(`ALTER TABLE file_versions DISABLE TRIGGER file_versions_generated_content_type_insert`)
+        const seqScans = async () => {
+          await client.query(`SELECT pg_stat_force_next_flush()`)
+          const { rows } = await client.query<{ n: string }>(`SELECT seq_scan AS n FROM pg_stat_user_tables WHERE relname = 'files'`)
+          return Number(rows[0]!.n)
+        }
+        const documents = (await client.query<{ id: string }>(`SELECT id FROM files LIMIT 2000`)).rows.map((row) => row.id)
+        const before = await seqScans()
+        // Two versions of each of 2,000 documents, the later one first.
+        const inserted = await client.query(
+          `INSERT INTO file_versions (id, file_id, version_no, storage_key, byte_size)
+           SELECT gen_random_uuid(), id, n, 'blobs/' || id || '/' || n, 1 FROM unnest($1::uuid[]) id, (VALUES (2), (1)) AS v(n)`,
+          [documents]
+        )
+        expect(inserted.rowCount).toBe(4000)
+        expect(await seqScans()).toBe(before)
+        const { rows } = await client.query<{ document_id: string; version_no: number }>(
+          `SELECT document_id, version_no FROM document_changes WHERE op = 'version_added' ORDER BY tx_id, id`
+        )
+        expect(rows).toHaveLength(4000)
+        const previous = new Map<string, number>()
+        for (const row of rows) {
+          expect(row.version_no).toBe((previous.get(row.document_id) ?? 0) + 1)
+          previous.set(row.document_id, row.version_no)
+        }
+      })
+    })
+  })
+
   it("refuse a database with an unrelated files table, and leave it untouched", async () => {
     const url = await createDatabase()
     await withClient(url, (client) =>
