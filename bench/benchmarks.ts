@@ -150,7 +150,7 @@ export const benchmarks: Readonly<Record<string, Benchmark>> = {
   scaling: {
     title: "How the everyday operations grow with documents and versions",
     description:
-      "`put`, `get`, `list` and `latestVersion` in a small and a large database (bench/scaling.ts), the same " +
+      "`put`, `get`, `list`, `latestVersion` and an import (`putMany`) in a small and a large database (bench/scaling.ts), the same " +
       "calls in each; the ratio of the medians shows how the cost grows with the data (1 means it does not).",
     size: "documents in the large database (default 1,000,000; the small one has 10,000)",
     run: async ({ log, runs, size, smoke, url }) => {
@@ -160,6 +160,7 @@ export const benchmarks: Readonly<Record<string, Benchmark>> = {
         large: size ?? (smoke ? 10_000 : 1_000_000),
         versionsLarge: smoke ? 100 : 10_000,
         samples: smoke ? 5 : 100,
+        importVersions: smoke ? 200 : 10_000,
         runs: runs ?? (smoke ? 1 : 3),
         log
       })
@@ -169,7 +170,12 @@ export const benchmarks: Readonly<Record<string, Benchmark>> = {
         figures: [
           atMost(`put of a new document at ${n(result.sizes[1])} / at ${n(result.sizes[0])} documents`, scalingGrowth(result, "put a new document"), 1.5),
           atMost(`list page at ${n(result.sizes[1])} / at ${n(result.sizes[0])} documents`, scalingGrowth(result, "list a page"), 1.5),
-          atMost(`put of the next version at ${n(result.versions[1])} / at 1 version`, scalingGrowth(result, "put the next version"), 1.5)
+          atMost(`put of the next version at ${n(result.versions[1])} / at 1 version`, scalingGrowth(result, "put the next version"), 1.5),
+          atMost(
+            `import of ${n(result.importVersions)} versions at ${n(result.sizes[1])} / at ${n(result.sizes[0])} documents`,
+            scalingGrowth(result, "import"),
+            1.5
+          )
         ]
       }
     }

@@ -7,7 +7,9 @@
  *   `put` of a new document, `put` of a new version of an existing one,
  *   `get`, and the first `list` page of a workspace;
  * - versions of one document (1 vs 10,000): `put` of its next version and
- *   `latestVersion`.
+ *   `latestVersion`;
+ * - an import (`putMany` of 10,000 versions of new documents, deleted again
+ *   after each so that the sizes stay put) into the small and the large store.
  *
  * The change log (keyset benchmark) and live subscribers (feed benchmark)
  * are measured by their own benchmarks.
@@ -24,16 +26,27 @@ export interface ScalingOptions {
   readonly large: number
   readonly versionsLarge: number
   readonly samples: number
+  /** Versions per import (two per new document). */
+  readonly importVersions: number
   readonly runs: number
   readonly log: (line: string) => void
 }
 
-const operations = ["put a new document", "put a new version", "get", "list a page", "put the next version", "latestVersion"] as const
+const operations = [
+  "put a new document",
+  "put a new version",
+  "get",
+  "list a page",
+  "put the next version",
+  "latestVersion",
+  "import"
+] as const
 export type Operation = (typeof operations)[number]
 
 export interface ScalingResult {
   readonly sizes: readonly [number, number]
   readonly versions: readonly [number, number]
+  readonly importVersions: number
   readonly fillSeconds: number
   /** Per run: median ms per operation, small then large. */
   readonly runs: ReadonlyArray<Record<Operation, readonly [number, number]>>
@@ -83,11 +96,19 @@ const fill = async (url: string, documents: number, versions: number) => {
 }
 
 interface Store {
-  readonly measure: (samples: number) => Promise<Record<Operation, number>>
+  readonly measure: (samples: number, imports: number) => Promise<Record<Operation, number>>
   readonly close: () => Promise<void>
 }
 
-const openStore = async (serverUrl: string, documents: number, versions: number, log: (line: string) => void): Promise<Store & { fillSeconds: number }> => {
+const importsPerRun = 3
+
+const openStore = async (
+  serverUrl: string,
+  documents: number,
+  versions: number,
+  importVersions: number,
+  log: (line: string) => void
+): Promise<Store & { fillSeconds: number }> => {
   const name = uniqueName("bench_scaling")
   await createDatabase(serverUrl, name)
   const url = databaseUrl(serverUrl, name)
@@ -105,7 +126,7 @@ const openStore = async (serverUrl: string, documents: number, versions: number,
     return performance.now() - t
   }
   const version = () => ({ storageKey: `blobs/${randomUUID()}`, byteSize: 1000 })
-  const measure = async (samples: number) => {
+  const measure = async (samples: number, imports: number) => {
     const times: Record<Operation, Array<number>> = Object.fromEntries(operations.map((o) => [o, []])) as never
     for (let i = 0; i < samples; i++) {
       const workspaceId = workspaces[i % workspaces.length]!
@@ -120,6 +141,18 @@ const openStore = async (serverUrl: string, documents: number, versions: number,
         run(store.put({ kind: "input", workspaceId: workspaces[0]!, name: "heavy.pdf", version: version() }))))
       times.latestVersion.push(await timed(() => run(store.latestVersion({ workspaceId: workspaces[0]!, documentId: heavy }))))
     }
+    for (let i = 0; i < imports; i++) {
+      const label = randomUUID()
+      const requests = Array.from({ length: importVersions }, (_, v): Documents.PutRequest => {
+        const document = Math.floor(v / 2)
+        return { kind: "input", workspaceId: workspaces[document % workspaces.length]!, name: `import-${label}-${document}.pdf`, version: version() }
+      })
+      const started = performance.now()
+      const imported = await run<ReadonlyArray<Documents.Imported>>(store.putMany(requests))
+      times.import.push(performance.now() - started)
+      await withClient(url, (client) =>
+        client.query(`DELETE FROM files WHERE id = ANY($1::uuid[])`, [[...new Set(imported.map((i) => i.documentId))]]))
+    }
     return Object.fromEntries(operations.map((o) => [o, median(times[o])])) as Record<Operation, number>
   }
   return {
@@ -133,18 +166,18 @@ const openStore = async (serverUrl: string, documents: number, versions: number,
 }
 
 export const runScalingBench = async (options: ScalingOptions): Promise<ScalingResult> => {
-  const small = await openStore(options.serverUrl, options.small, 1, options.log)
+  const small = await openStore(options.serverUrl, options.small, 1, options.importVersions, options.log)
   try {
-    const large = await openStore(options.serverUrl, options.large, options.versionsLarge, options.log)
+    const large = await openStore(options.serverUrl, options.large, options.versionsLarge, options.importVersions, options.log)
     try {
-      await small.measure(5)
-      await large.measure(5)
+      await small.measure(5, 1)
+      await large.measure(5, 1)
       const runs: Array<Record<Operation, readonly [number, number]>> = []
       for (let run = 0; run < options.runs; run++) {
         // Alternate which goes first.
         const [a, b] = run % 2 === 0 ? [small, large] : [large, small]
-        const first = await a.measure(options.samples)
-        const second = await b.measure(options.samples)
+        const first = await a.measure(options.samples, importsPerRun)
+        const second = await b.measure(options.samples, importsPerRun)
         const [s, l] = run % 2 === 0 ? [first, second] : [second, first]
         runs.push(Object.fromEntries(operations.map((o) => [o, [s[o], l[o]] as const])) as never)
         options.log(`scaling run ${run + 1}: ` + operations.map((o) => `${o} ${s[o].toFixed(2)} → ${l[o].toFixed(2)} ms`).join(", "))
@@ -152,6 +185,7 @@ export const runScalingBench = async (options: ScalingOptions): Promise<ScalingR
       return {
         sizes: [options.small, options.large],
         versions: [1, options.versionsLarge],
+        importVersions: options.importVersions,
         fillSeconds: large.fillSeconds,
         runs
       }
@@ -176,8 +210,8 @@ export const formatScaling = (result: ScalingResult) => {
   const docs = `${n(result.sizes[0])} → ${n(result.sizes[1])} documents`
   const versions = `${n(result.versions[0])} → ${n(result.versions[1])} versions of the document`
   return [
-    `Medians of the per-run median latency (one caller, sequential calls, ms); the large database was filled in ` +
-      `${result.fillSeconds.toFixed(0)} s. ${workspaceCount} workspaces, so a workspace holds a hundredth of the documents.`,
+    `Medians of the per-run median latency (one caller, sequential calls, ms; ${importsPerRun} imports per run, the other ` +
+      `operations once per sample); the large database was filled in ${result.fillSeconds.toFixed(0)} s. ${workspaceCount} workspaces, so a workspace holds a hundredth of the documents.`,
     "",
     "| operation | grows with | small, ms | large, ms | large / small |",
     "| --- | --- | ---: | ---: | ---: |",
@@ -186,6 +220,7 @@ export const formatScaling = (result: ScalingResult) => {
     line("get", docs),
     line("list a page", `${docs} (100 newest of a workspace)`),
     line("put the next version", versions),
-    line("latestVersion", versions)
+    line("latestVersion", versions),
+    line("import", `${docs} (putMany of ${n(result.importVersions)} versions of new documents, two each)`)
   ].join("\n")
 }
