@@ -117,7 +117,8 @@ const controlCharacter = /[\u0000-\u001f\u007f-\u009f]/u
 export const validateName = (name: string): Either.Either<string, NameViolation> => {
   const trimmed = name.trim()
   if (trimmed.length === 0) return Either.left("empty")
-  if ([...trimmed].length > maxNameLength) return Either.left("too-long")
+  // Counted in code points; a name no longer than that in UTF-16 units is not spread into an array.
+  if (trimmed.length > maxNameLength && [...trimmed].length > maxNameLength) return Either.left("too-long")
   if (controlCharacter.test(trimmed)) return Either.left("control-character")
   if (trimmed.includes("/") || trimmed.includes("\\")) return Either.left("path-separator")
   return Either.right(trimmed)

@@ -97,6 +97,11 @@ describe("validateName", () => {
     expect(NameKey.validateName("x".repeat(255))).toEqual(Either.right("x".repeat(255)))
   })
 
+  it("counts the length in code points, not UTF-16 units", () => {
+    expect(NameKey.validateName("😀".repeat(255))).toEqual(Either.right("😀".repeat(255)))
+    expect(NameKey.validateName("😀".repeat(256))).toEqual(Either.left("too-long"))
+  })
+
   it("refuses empty, too long, control characters and path separators", () => {
     expect(NameKey.validateName(" \t ")).toEqual(Either.left("empty"))
     expect(NameKey.validateName("x".repeat(256))).toEqual(Either.left("too-long"))
