@@ -8,8 +8,9 @@
  *   `get`, and the first `list` page of a workspace;
  * - versions of one document (1 vs 10,000): `put` of its next version and
  *   `latestVersion`;
- * - an import (`putMany` of 10,000 versions of new documents, deleted again
- *   after each so that the sizes stay put) into the small and the large store.
+ * - an import (`putMany` of new documents, two versions each, 10,000
+ *   versions by default; deleted again after each so that the sizes stay put)
+ *   into the small and the large store.
  *
  * The change log (keyset benchmark) and live subscribers (feed benchmark)
  * are measured by their own benchmarks.

@@ -22,6 +22,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import * as Effect from "effect/Effect"
+import pg from "pg"
 
 export default Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -48,11 +49,11 @@ export default Effect.gen(function*() {
       RETURN NULL;
     END
     $$`
+  // Put back what CREATE OR REPLACE reset, but the search_path it has just set again.
   for (const setting of before?.config ?? []) {
     const at = setting.indexOf("=")
     const name = setting.slice(0, at)
-    if (name !== "search_path") yield* sql`ALTER FUNCTION record_document_change() SET ${sql(name)} = ${sql.literal(quote(setting.slice(at + 1)))}`
+    const value = pg.escapeLiteral(setting.slice(at + 1))
+    if (name !== "search_path") yield* sql`ALTER FUNCTION record_document_change() SET ${sql(name)} = ${sql.literal(value)}`
   }
 })
-
-const quote = (value: string) => `'${value.replaceAll("'", "''")}'`

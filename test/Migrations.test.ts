@@ -26,6 +26,13 @@ const stepsFrom = (id: string) => Object.keys(history).filter((step) => step >= 
 const migrate = (url: string, options?: Migrations.RunOptions) =>
   Effect.runPromise(Migrations.run(options).pipe(Effect.provide(layer(url))))
 
+/** The change trigger function's rights and settings (0006, 0009, 0010). */
+const changeTriggerSettings = (url: string) =>
+  withClient(url, async (client) =>
+    (await client.query<{ definer: boolean; config: Array<string> }>(
+      `SELECT prosecdef AS definer, proconfig AS config FROM pg_proc WHERE proname = 'record_document_change'`
+    )).rows[0]!)
+
 const migrateExit = (url: string, options?: Migrations.RunOptions) =>
   Effect.runPromiseExit(Migrations.run(options).pipe(Effect.provide(layer(url))))
 
@@ -465,32 +472,21 @@ describe("migrations", () => {
     it("runs the change trigger with 32 MB of work_mem, still as the owner with a fixed search_path", async () => {
       const url = await createDatabase()
       await migrate(url, { migrations: stepsBefore("0009") })
-      const settings = () =>
-        withClient(url, async (client) =>
-          (await client.query<{ definer: boolean; config: Array<string> }>(
-            `SELECT prosecdef AS definer, proconfig AS config FROM pg_proc WHERE proname = 'record_document_change'`
-          )).rows[0]!)
-      expect(await settings()).toEqual({ definer: true, config: ["search_path=public, pg_temp"] })
+      expect(await changeTriggerSettings(url)).toEqual({ definer: true, config: ["search_path=public, pg_temp"] })
       const applied = await migrate(url)
       expect(applied.map((step) => step.migration)).toEqual(stepsFrom("0009"))
-      expect(await settings()).toEqual({ definer: true, config: ["search_path=public, pg_temp", "work_mem=32MB"] })
+      expect(await changeTriggerSettings(url)).toEqual({ definer: true, config: ["search_path=public, pg_temp", "work_mem=32MB"] })
     })
   })
 
   describe("0010 change trigger lookup", () => {
-    const settings = (url: string) =>
-      withClient(url, async (client) =>
-        (await client.query<{ definer: boolean; config: Array<string> }>(
-          `SELECT prosecdef AS definer, proconfig AS config FROM pg_proc WHERE proname = 'record_document_change'`
-        )).rows[0]!)
-
     it("keeps the work_mem the owner chose, and the function's rights", async () => {
       const url = await createDatabase()
       await migrate(url, { migrations: stepsBefore("0010") })
       await withClient(url, (client) => client.query(`ALTER FUNCTION record_document_change() SET work_mem = '64MB'`))
       const applied = await migrate(url)
       expect(applied.map((step) => step.migration)).toEqual(stepsFrom("0010"))
-      expect(await settings(url)).toEqual({ definer: true, config: ["search_path=public, pg_temp", "work_mem=64MB"] })
+      expect(await changeTriggerSettings(url)).toEqual({ definer: true, config: ["search_path=public, pg_temp", "work_mem=64MB"] })
     })
 
     it("logs a statement's versions by looking each document up, not by reading all of files, in version order", async () => {
