@@ -26,16 +26,16 @@ import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Context from "effect/Context"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as String from "effect/String"
-import pg from "pg"
 import * as EmbeddedPostgres from "./EmbeddedPostgres.js"
-import * as DirectStatement from "./internal/directStatement.js"
+import * as DeadlineClient from "./internal/pg/deadlineClient.js"
+import * as PgPool from "./internal/pg/pool.js"
+import * as Transactions from "./internal/pg/transactions.js"
 
 /**
  * `DATABASE_URL` is missing where an embedded database must not be started.
@@ -46,18 +46,6 @@ export class DatabaseUrlMissing extends Schema.TaggedError<DatabaseUrlMissing>()
   "DatabaseUrlMissing",
   { message: Schema.String }
 ) {}
-
-const int8 = 20
-const int8Array = 1016
-
-// pg's defaults, except that int8 values become bigint instead of strings.
-const types: pg.CustomTypesConfig = {
-  getTypeParser: ((oid: number, format?: "text" | "binary") => {
-    if (oid === int8) return BigInt
-    if (oid === int8Array) return (value: string) => (pg.types.getTypeParser(int8Array as Parameters<typeof pg.types.getTypeParser>[0]) as (value: string) => Array<string>)(value).map(BigInt)
-    return pg.types.getTypeParser(oid, format)
-  }) as pg.CustomTypesConfig["getTypeParser"]
-}
 
 /**
  * @since 0.1.0
@@ -105,90 +93,13 @@ const millisOf = (duration: Duration.DurationInput): number => {
   return Duration.isFinite(decoded) ? Math.max(0, Math.round(Duration.toMillis(decoded))) : 0
 }
 
-/** How long after the server's statement timeout the client gives up on a silent connection. */
-const graceMillis = (statementMillis: number) => Math.min(1000, Math.ceil(statementMillis / 10))
-
 /**
  * Added to the error of a statement that may have committed although its
  * answer never arrived (sent outside a transaction, or a COMMIT).
  *
  * @since 0.1.0
  */
-export const statementOutcomeUnknown =
-  "no answer from the server: if the statement wrote, it may or may not have committed"
-
-// Sent, and the connection died before the answer: the server may have committed it, or may still.
-const unknownOutcome = (error: Error) => {
-  if (!(error instanceof pg.DatabaseError) && !error.message.includes(statementOutcomeUnknown)) {
-    error.message = `${error.message} (${statementOutcomeUnknown})`
-  }
-}
-
-/**
- * A `pg` client that closes its connection when a statement goes unanswered
- * past its deadline. `pg`'s own `query_timeout` only stops waiting: the
- * connection would go back to the pool still waiting for that answer, and
- * every statement after it would queue behind it. Closing it fails the
- * statement (and anything queued) at once and the pool replaces it.
- */
-const clientWithDeadline = (deadlineMillis: number) =>
-  class DeadlineClient extends pg.Client {
-    /** Set by `withoutStatementTimeout` for the transaction it runs in. */
-    exempt = false
-    /** Why the connection was closed: later statements on it say so. */
-    lostBecause: Error | undefined = undefined
-    /** The server's transaction status at its last ReadyForQuery: `I` outside a transaction. */
-    transactionStatus = "I"
-    /** A statement that commits by itself (or a COMMIT) was sent and is not answered yet. */
-    awaitingCommit = false
-
-    constructor(config?: pg.ClientConfig) {
-      super(config)
-      this.on("error", (error: Error) => {
-        this.lostBecause ??= error
-      })
-      this.connection.on("readyForQuery", (message: { status?: string }) => {
-        this.transactionStatus = message.status ?? "I"
-      })
-      // @effect/sql-pg reports the connection's error event, not the statement's: say it there too.
-      const emit = this.emit.bind(this)
-      ;(this as { emit: unknown }).emit = (event: string | symbol, ...args: Array<unknown>) => {
-        const error = args[0]
-        if (event === "error" && this.awaitingCommit && error instanceof Error) unknownOutcome(error)
-        return emit(event, ...args)
-      }
-      const query = this.query.bind(this) as (...args: Array<unknown>) => unknown
-      ;(this as { query: unknown }).query = (config: unknown, values?: unknown, callback?: unknown) => {
-        const done = typeof values === "function" ? values : callback
-        if (typeof done !== "function") return query(config, values, callback)
-        const timer = deadlineMillis > 0 && !this.exempt
-          ? setTimeout(() => {
-            const error = new Error(
-              `no answer from the database server within ${deadlineMillis} ms; the connection was closed`
-            )
-            this.lostBecause ??= error
-            this.connection.stream.destroy(error)
-          }, deadlineMillis)
-          : undefined
-        // Sent outside a transaction, a statement commits by itself; so does a COMMIT.
-        const commits = this.transactionStatus === "I" || (typeof config === "string" && /^\s*COMMIT\b/i.test(config))
-        const sent = (this as unknown as { _queryable?: boolean })._queryable !== false && !this.lostBecause
-        this.awaitingCommit = commits && sent
-        const answered = (error: Error | null, result: unknown) => {
-          if (timer !== undefined) clearTimeout(timer)
-          this.awaitingCommit = false
-          if (error && !sent && this.lostBecause && error !== this.lostBecause) {
-            // Refused before it was sent: it did nothing.
-            error = new Error(`${error.message}: ${this.lostBecause.message}`)
-          } else if (error && commits && sent) {
-            unknownOutcome(error)
-          }
-          ;(done as (error: Error | null, result: unknown) => void)(error, result)
-        }
-        return typeof values === "function" ? query(config, answered) : query(config, values, answered)
-      }
-    }
-  }
+export const statementOutcomeUnknown = DeadlineClient.statementOutcomeUnknown
 
 /**
  * The message of the `SqlError` for a COMMIT that got no answer: the
@@ -196,36 +107,21 @@ const clientWithDeadline = (deadlineMillis: number) =>
  *
  * @since 0.1.0
  */
-export const commitOutcomeUnknown = "The connection was lost during COMMIT: the transaction may or may not have committed"
+export const commitOutcomeUnknown = Transactions.commitOutcomeUnknown
 
 /**
- * A failed COMMIT or ROLLBACK is a defect in `@effect/sql`'s `withTransaction`;
- * a lost connection makes both fail. Here they are `SqlError`s: after a failed
- * ROLLBACK the transaction's own failure is kept (the server rolls back a
- * transaction whose connection is gone); a COMMIT that got no answer says
- * that its outcome is unknown.
+ * The `pg` pool under a client that `layer` built; the library sends its hot
+ * path's statements on it directly. A client built elsewhere has none, and
+ * the library then sends everything through `@effect/sql`.
+ *
+ * @since 0.1.0
  */
-const typedTransactionEnds = (client: PgClient.PgClient): PgClient.PgClient => {
-  const withTransaction = client.withTransaction
-  const typed = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
-    Effect.suspend(() => {
-      let body: Exit.Exit<A, E> | undefined
-      return withTransaction(Effect.onExit(effect, (exit) => Effect.sync(() => (body = exit)))).pipe(
-        Effect.catchAllDefect((defect): Effect.Effect<A, E | SqlError> => {
-          if (!(defect instanceof SqlError)) return Effect.die(defect)
-          if (body !== undefined && Exit.isFailure(body)) return body
-          if (body === undefined) return Effect.fail(defect)
-          // The server's answer (a refused COMMIT rolled back), or no answer at all.
-          const answered = defect.cause instanceof pg.DatabaseError
-          return Effect.fail(
-            answered ? defect : new SqlError({ cause: defect.cause, message: commitOutcomeUnknown })
-          )
-        })
-      )
-    })
-  ;(client as { withTransaction: unknown }).withTransaction = typed
-  return client
-}
+export const Pool = PgPool.Pool
+
+/**
+ * @since 0.1.0
+ */
+export type Pool = PgPool.Pool
 
 /**
  * A client for the given URL, with the project's conventions.
@@ -234,51 +130,32 @@ const typedTransactionEnds = (client: PgClient.PgClient): PgClient.PgClient => {
  */
 export const layer = (
   options: Options
-): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, SqlError> => {
-  const connectMillis = millisOf(options.connectTimeout ?? defaults.connectTimeout)
-  const statementMillis = millisOf(options.statementTimeout ?? defaults.statementTimeout)
-  const idleMillis = millisOf(options.idleInTransactionTimeout ?? defaults.idleInTransactionTimeout)
-  const acquire = Effect.acquireRelease(
-    Effect.sync(() => {
-      const pool = new pg.Pool({
-        connectionString: Redacted.value(options.url),
-        max: options.maxConnections ?? 10,
-        application_name: options.applicationName ?? "effect-docstore",
-        types,
-        ...(connectMillis > 0 ? { connectionTimeoutMillis: connectMillis } : {}),
-        ...(statementMillis > 0 ? { statement_timeout: statementMillis } : {}),
-        ...(idleMillis > 0 ? { idle_in_transaction_session_timeout: idleMillis } : {}),
-        keepAlive: true,
-        Client: clientWithDeadline(statementMillis > 0 ? statementMillis + graceMillis(statementMillis) : 0)
-      })
-      // An idle connection that dies is removed by the pool; nothing to report.
-      pool.on("error", () => {})
-      return pool
-    }),
-    (pool) => Effect.promise(() => pool.end()).pipe(Effect.interruptible, Effect.timeoutOption(1000))
-  ).pipe(
-    // Fail at start-up, not at the first statement, when the server is unreachable.
-    Effect.tap((pool) =>
-      Effect.tryPromise({
-        try: () => pool.query("SELECT 1"),
-        catch: (cause) => new SqlError({ cause, message: "PgClient: Failed to connect" })
-      })
-    )
-  )
+): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient | Pool, SqlError> => {
+  const applicationName = options.applicationName ?? "effect-docstore"
+  const settings: PgPool.Settings = {
+    url: Redacted.value(options.url),
+    maxConnections: options.maxConnections ?? 10,
+    applicationName,
+    connectMillis: millisOf(options.connectTimeout ?? defaults.connectTimeout),
+    statementMillis: millisOf(options.statementTimeout ?? defaults.statementTimeout),
+    idleInTransactionMillis: millisOf(options.idleInTransactionTimeout ?? defaults.idleInTransactionTimeout)
+  }
   return Layer.scopedContext(
-    Effect.flatMap(acquire, (pool) =>
+    Effect.flatMap(PgPool.acquire(settings), (pool) =>
       PgClient.fromPool({
         acquire: Effect.succeed(pool),
-        applicationName: options.applicationName ?? "effect-docstore",
+        applicationName,
         transformResultNames: String.snakeToCamel,
         transformQueryNames: String.camelToSnake,
         transformJson: false
       }).pipe(
-        Effect.map(typedTransactionEnds),
-        // put's statement and the wake-up NOTIFY skip @effect/sql's per-statement machinery on this pool
-        // (internal/directStatement.ts).
-        Effect.tap((client) => Effect.sync(() => DirectStatement.register(client, pool))),
-        Effect.map((client) => Context.make(PgClient.PgClient, client).pipe(Context.add(SqlClient.SqlClient, client)))
+        Effect.map(Transactions.typedTransactionEnds),
+        Effect.map((client) =>
+          Context.make(PgClient.PgClient, client).pipe(
+            Context.add(SqlClient.SqlClient, client),
+            Context.add(PgPool.Pool, { pool, client })
+          )
+        )
       ))
   ).pipe(Layer.provide(Reactivity.layer))
 }
@@ -300,14 +177,7 @@ export const withoutStatementTimeout = <A, E, R>(
       return yield* Effect.dieMessage("Database.withoutStatementTimeout runs inside sql.withTransaction")
     }
     yield* sql`SET LOCAL statement_timeout = 0`
-    // The connection of @effect/sql-pg's transaction holds its pg client as `pg`.
-    const client = (transaction.value[0] as { readonly pg?: unknown }).pg as { exempt?: boolean } | undefined
-    if (client === undefined || typeof client.exempt !== "boolean") return yield* effect
-    return yield* Effect.acquireUseRelease(
-      Effect.sync(() => (client.exempt = true)),
-      () => effect,
-      () => Effect.sync(() => (client.exempt = false))
-    )
+    return yield* Transactions.exemptFromDeadline(transaction.value[0], effect)
   })
 
 /**
@@ -374,7 +244,7 @@ export const timeoutsConfig: Config.Config<
  * @since 0.1.0
  */
 export const layerConfig: Layer.Layer<
-  PgClient.PgClient | SqlClient.SqlClient,
+  PgClient.PgClient | SqlClient.SqlClient | Pool,
   SqlError | DatabaseUrlMissing | EmbeddedPostgres.EmbeddedPostgresError | ConfigError.ConfigError
 > = Layer.unwrapEffect(
   Effect.gen(function*() {

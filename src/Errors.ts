@@ -76,3 +76,14 @@ export class CursorExpired extends Schema.TaggedError<CursorExpired>()("CursorEx
   reason: Schema.Literal("epoch", "retention"),
   message: Schema.String
 }) {}
+
+/**
+ * A durable consumer's lease was taken over (it was not renewed in time); this
+ * process stops without advancing the checkpoint.
+ *
+ * @since 0.1.0
+ */
+export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
+  consumer: Schema.String,
+  message: Schema.String
+}) {}

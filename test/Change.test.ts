@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as fc from "effect/FastCheck"
 import * as Schema from "effect/Schema"
 import { Change } from "../src/Change.js"
-import * as ChangeRow from "../src/internal/changeRow.js"
+import * as ChangeRow from "../src/internal/feed/changeRow.js"
 import * as Cursor from "../src/internal/cursor.js"
 import * as Either from "effect/Either"
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as fc from "effect/FastCheck"
 import * as Schema from "effect/Schema"
 import { Document } from "../src/Document.js"
-import * as WrittenRow from "../src/internal/writtenRow.js"
+import * as WrittenRow from "../src/internal/documents/writtenRow.js"
 import { Version } from "../src/Version.js"
 
 const date = fc.date({ noInvalidDate: true })

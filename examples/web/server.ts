@@ -22,8 +22,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import * as Output from "../../src/internal/output.js"
-import { Database, DocumentChanges, Documents, Migrations } from "../../src/index.js"
+import * as Output from "../../src/cli/output.js"
+import { Database, DocumentChanges, Documents, ErrorStatus, Migrations } from "../../src/index.js"
 
 const page = fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), "index.html"), "utf8")
 const encoder = new TextEncoder()
@@ -32,12 +32,10 @@ const sse = (event: string, data: unknown, id?: string) =>
   encoder.encode(`${id ? `id: ${id}\n` : ""}event: ${event}\ndata: ${Output.jsonLine(data)}\n\n`)
 
 // Typed errors become JSON answers with the right status; nothing else leaks.
-const statusOf = (tag: string) =>
-  tag === "InvalidInput" ? 400 : tag === "DocumentNotFound" || tag === "VersionNotFound" ? 404 : tag === "Conflict" ? 409 : 500
 
 const answer = <A>(effect: Effect.Effect<A, { readonly _tag: string; readonly message: string }>, toBody: (a: A) => unknown) =>
   Effect.match(effect, {
-    onFailure: (error) => json({ error: error._tag, message: error.message }, statusOf(error._tag)),
+    onFailure: (error) => json({ error: error._tag, message: error.message }, ErrorStatus.of(error).httpStatus),
     onSuccess: (value) => json(toBody(value), 200)
   })
 

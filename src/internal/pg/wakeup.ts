@@ -9,6 +9,7 @@
  */
 import { SqlClient } from "@effect/sql"
 import type { PgClientConfig } from "@effect/sql-pg/PgClient"
+import * as Option from "effect/Option"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -18,17 +19,18 @@ import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import pg from "pg"
 import * as DirectStatement from "./directStatement.js"
+import * as Pool from "./pool.js"
 
 export const channel = "docstore_document_changes"
 
 /** The writer's side: `notify` never waits for the database. */
 export const makeNotifier: Effect.Effect<{ readonly notify: Effect.Effect<void> }, never, SqlClient.SqlClient | Scope.Scope> =
   Effect.gen(function*() {
-    const direct = DirectStatement.make(yield* SqlClient.SqlClient)
+    const direct = yield* DirectStatement.make(yield* SqlClient.SqlClient)
     const pending = yield* Queue.sliding<void>(1)
     const dirty = yield* Ref.make(false)
     // A NOTIFY commits a transaction of its own; it is only a hint, so it need not wait for its WAL flush
-    // (with the default synchronous_commit that wait cost each write about a millisecond and a half).
+    // (with the default synchronous_commit each write would wait for a second flush).
     const send = Effect.ignore(direct`SELECT set_config('synchronous_commit', 'off', true), pg_notify(${channel}, '1')`)
     const flush = Effect.flatMap(Ref.getAndSet(dirty, false), (wanted) => wanted ? send : Effect.void)
     // Once claimed, a hint is sent even while the scope closes.
@@ -41,26 +43,40 @@ export const makeNotifier: Effect.Effect<{ readonly notify: Effect.Effect<void> 
     return { notify: Effect.zipRight(Ref.set(dirty, true), Effect.asVoid(Queue.offer(pending, undefined))) }
   })
 
+const applicationName = "effect-docstore wake-up"
+
 /**
- * The reader's side: a dedicated connection LISTENing on the channel, which
- * reconnects (with backoff) whenever it errors or ends.
+ * Where the LISTEN connection goes: the pool's own connection options when
+ * `Database.layer` built the client, else what the client reports of its
+ * configuration.
  */
-export const listen = (
-  config: PgClientConfig,
-  onWake: () => void
-): Effect.Effect<void, never, Scope.Scope> => {
-  const session = Effect.acquireRelease(
-    Effect.sync(() => {
-      const client = new pg.Client({
+export const listenOptions = (client: SqlClient.SqlClient, config: PgClientConfig): Effect.Effect<pg.ClientConfig> =>
+  Effect.map(Pool.of(client), (pool) =>
+    Option.match(pool, {
+      onSome: (pool) => Pool.connectionOptions(pool, applicationName),
+      onNone: () => ({
         host: config.host,
         port: config.port,
         user: config.username,
         password: config.password ? Redacted.value(config.password) : undefined,
         database: config.database,
         ssl: config.ssl,
-        application_name: "effect-docstore wake-up",
+        application_name: applicationName,
         keepAlive: true
       })
+    }))
+
+/**
+ * The reader's side: a dedicated connection LISTENing on the channel, which
+ * reconnects (with backoff) whenever it errors or ends.
+ */
+export const listen = (
+  options: pg.ClientConfig,
+  onWake: () => void
+): Effect.Effect<void, never, Scope.Scope> => {
+  const session = Effect.acquireRelease(
+    Effect.sync(() => {
+      const client = new pg.Client(options)
       const ended = Deferred.unsafeMake<void>(undefined as never)
       client.on("error", () => Deferred.unsafeDone(ended, Effect.void))
       client.on("end", () => Deferred.unsafeDone(ended, Effect.void))

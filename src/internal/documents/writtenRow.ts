@@ -8,10 +8,10 @@
  * without the client's key renaming. test/WrittenRow.test.ts checks that both
  * give the same `Document` and `Version` for any row.
  */
-import type { Kind } from "../Document.js"
-import { Document } from "../Document.js"
-import type { DocumentId, RunId, VersionId, WorkspaceId } from "../Ids.js"
-import { Version } from "../Version.js"
+import type { Kind } from "../../Document.js"
+import { Document } from "../../Document.js"
+import type { DocumentId, RunId, VersionId, WorkspaceId } from "../../Ids.js"
+import { Version } from "../../Version.js"
 
 /** The row as PostgreSQL names its columns. */
 export interface Row {

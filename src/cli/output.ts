@@ -1,6 +1,6 @@
 import type { Change } from "../Change.js"
 import type { Document } from "../Document.js"
-import type { Stall } from "../DocumentChanges.js"
+import type { Stall } from "../FeedEvent.js"
 import type { Version } from "../Version.js"
 
 /** Aligned columns for people; the caller prints the lines. */

@@ -9,7 +9,7 @@
  * test/DocumentChanges.test.ts that `changedAt` is the `Date` the client's own
  * timestamptz parser gives.
  */
-import { Change } from "../Change.js"
+import { Change } from "../../Change.js"
 
 /**
  * The row as the client returns it in array mode: half the client's cost of

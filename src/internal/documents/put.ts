@@ -1,0 +1,73 @@
+/**
+ * `put`: one version of one document, in one statement.
+ */
+import { randomUUID } from "node:crypto"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type { Written } from "../../Documents.js"
+import * as NameKey from "../../NameKey.js"
+import { contentTypeOf, keyLock, keySource, type Put, runOf, sourceOf } from "./keys.js"
+import { raceOnVersionId, replayConflict, type StoredTarget } from "./replay.js"
+import { decodeVersion, documentRow, type Store } from "./store.js"
+import * as WrittenRow from "./writtenRow.js"
+
+const replay = (store: Store, request: Put, versionId: string, contentType: string | null) =>
+  Effect.gen(function*() {
+    const rows = yield* store.sql<StoredTarget>`
+      SELECT v.*, f.workspace_id, f.kind, f.name_key
+      FROM file_versions v JOIN files f ON f.id = v.file_id
+      WHERE v.id = ${versionId}`
+    if (rows.length === 0) return Option.none()
+    const stored = yield* decodeVersion(rows[0])
+    yield* replayConflict(request, contentType, stored, rows[0]!)
+    const document = yield* documentRow(store, request.workspaceId, stored.documentId)
+    return Option.some<Written>({ document, version: stored, replayed: true })
+  })
+
+const write = (store: Store, request: Put) =>
+  Effect.gen(function*() {
+    const { direct, sql } = store
+    const contentType = contentTypeOf(request)
+    const versionId = request.version.id ?? randomUUID()
+    if (request.version.id !== undefined) {
+      const replayed = yield* replay(store, request, versionId, contentType)
+      if (Option.isSome(replayed)) return replayed.value
+    }
+    const source = sourceOf(request)
+    if (source !== null) yield* documentRow(store, request.workspaceId, source)
+    const newId = randomUUID()
+    const nameKey = NameKey.nameKey(keySource(request, newId))
+    // One statement, so one round trip and atomic without a transaction. Concurrent writers to one key
+    // queue on its lock, then on the row the upsert creates or locks: version numbers have no gaps.
+    // next_version_no() runs after the lock is held and reads with a snapshot of its own (0007), so it
+    // sees the previous holder's version.
+    const [row] = yield* direct<WrittenRow.Row>`
+      WITH key_lock AS (
+        SELECT ${keyLock(sql, sql`${request.workspaceId}::uuid`, sql`${request.kind}::text`, sql`${nameKey}::text`)}
+      ), document AS (
+        INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
+        SELECT ${newId}::uuid, ${request.workspaceId}::uuid, ${request.kind}, ${request.name}, ${nameKey},
+               ${source}::uuid, ${runOf(request)}::uuid
+        FROM key_lock
+        ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
+        RETURNING *
+      ), version AS (
+        INSERT INTO file_versions
+          (id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256)
+        SELECT ${versionId}, document.id, next_version_no(document.id), ${request.version.storageKey},
+               ${request.version.storageVersionId ?? null}, ${contentType}, ${BigInt(request.version.byteSize)},
+               ${request.version.sha256 ?? null}
+        FROM document
+        RETURNING *
+      )
+      SELECT document.*, version.id AS version_id, version.version_no, version.storage_key,
+             version.storage_version_id, version.content_type, version.byte_size, version.sha256,
+             version.created_at AS version_created_at
+      FROM document, version`
+    return { document: WrittenRow.document(row!), version: WrittenRow.version(row!), replayed: false } satisfies Written
+  }).pipe(
+    store.isolation.scoped(request.workspaceId),
+    Effect.tap((written) => written.replayed ? Effect.void : store.wakeup.notify)
+  )
+
+export const put = (store: Store) => (request: Put) => raceOnVersionId(write(store, request), request.version.id ?? null)

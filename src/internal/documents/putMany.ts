@@ -1,0 +1,205 @@
+/**
+ * `putMany`: many versions in one transaction, with a fixed number of
+ * set-based statements whatever the size.
+ */
+import { randomUUID } from "node:crypto"
+import * as Effect from "effect/Effect"
+import type { Imported } from "../../Documents.js"
+import { InvalidInput } from "../../Errors.js"
+import type { DocumentId, VersionId } from "../../Ids.js"
+import * as NameKey from "../../NameKey.js"
+import type { Version } from "../../Version.js"
+import { contentTypeOf, keySource, type Put, runOf, sourceOf } from "./keys.js"
+import { raceOnVersionId, replayConflict, type StoredTarget, versionIdTaken } from "./replay.js"
+import { decodeVersion, notFound, type Store } from "./store.js"
+
+interface Planned {
+  readonly request: Put
+  readonly contentType: string | null
+  readonly versionId: string
+}
+
+/** One files row per key; the writes to it become its next versions, in request order. */
+interface Target {
+  readonly request: Put
+  id: string
+  readonly nameKey: string
+  next: number
+}
+
+const plan = (requests: ReadonlyArray<Put>) =>
+  Effect.gen(function*() {
+    const planned = requests.map((request): Planned => ({
+      request,
+      contentType: contentTypeOf(request),
+      versionId: request.version.id ?? randomUUID()
+    }))
+    const seen = new Set<string>()
+    for (const [i, p] of planned.entries()) {
+      if (p.request.version.id === undefined) continue
+      if (seen.has(p.versionId)) {
+        return yield* new InvalidInput({ field: `${i}.version.id`, message: "is repeated within the request" })
+      }
+      seen.add(p.versionId)
+    }
+    return planned
+  })
+
+/** A version written before is replayed (after checking it is the same write), not written again. */
+const findReplays = (store: Store, planned: ReadonlyArray<Planned>) =>
+  Effect.gen(function*() {
+    const replayed = new Map<string, Version>()
+    const given = planned.filter((p) => p.request.version.id !== undefined)
+    if (given.length === 0) return replayed
+    const rows = yield* store.sql<StoredTarget & { readonly id: string }>`
+      SELECT v.*, f.workspace_id, f.kind, f.name_key
+      FROM file_versions v JOIN files f ON f.id = v.file_id
+      WHERE v.id = ANY(${given.map((p) => p.versionId)}::uuid[])`
+    const byId = new Map(rows.map((row) => [row.id, row]))
+    for (const p of given) {
+      const row = byId.get(p.versionId)
+      if (row === undefined) continue
+      const stored = yield* decodeVersion(row)
+      yield* replayConflict(p.request, p.contentType, stored, row)
+      replayed.set(p.versionId, stored)
+    }
+    return replayed
+  })
+
+/** Each output's source must be a document of its workspace. */
+const checkSources = (store: Store, fresh: ReadonlyArray<Planned>) =>
+  Effect.gen(function*() {
+    const sources = new Map<string, { readonly workspaceId: string; readonly documentId: string }>()
+    for (const { request } of fresh) {
+      const documentId = sourceOf(request)
+      if (documentId !== null) {
+        sources.set(`${request.workspaceId}/${documentId}`, { workspaceId: request.workspaceId, documentId })
+      }
+    }
+    if (sources.size === 0) return
+    const wanted = [...sources.values()]
+    const found = yield* store.sql<{ workspaceId: string; id: string }>`
+      SELECT workspace_id, id FROM files
+      WHERE (workspace_id, id) IN (
+        SELECT * FROM unnest(${wanted.map((s) => s.workspaceId)}::uuid[], ${wanted.map((s) => s.documentId)}::uuid[]))`
+    const present = new Set(found.map((row) => `${row.workspaceId}/${row.id}`))
+    const missing = [...sources].find(([key]) => !present.has(key))
+    if (missing !== undefined) return yield* Effect.fail(notFound(missing[1].documentId))
+  })
+
+/**
+ * Creates the documents that are new and locks the ones that exist, keys in one order (two imports that
+ * share keys queue instead of deadlocking), then reads the latest versions of those that existed.
+ */
+const upsertDocuments = (store: Store, documents: Map<string, Target>) =>
+  Effect.gen(function*() {
+    if (documents.size === 0) return
+    const { sql } = store
+    const targets = [...documents.keys()].sort().map((key) => documents.get(key)!)
+    // Only the documents that existed come back: a new one has the id given here.
+    const existing = yield* sql<{ id: string; workspaceId: string; kind: string; nameKey: string }>`
+      WITH upserted AS (
+        INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
+        SELECT * FROM unnest(
+          ${targets.map((t) => t.id)}::uuid[],
+          ${targets.map((t) => t.request.workspaceId)}::uuid[],
+          ${targets.map((t) => t.request.kind)}::text[],
+          ${targets.map((t) => t.request.name)}::text[],
+          ${targets.map((t) => t.nameKey)}::text[],
+          ${targets.map((t) => sourceOf(t.request))}::uuid[],
+          ${targets.map((t) => runOf(t.request))}::uuid[])
+        ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
+        RETURNING id, workspace_id, kind, name_key, xmax <> 0 AS existed
+      )
+      SELECT id, workspace_id, kind, name_key FROM upserted WHERE existed`
+    if (existing.length === 0) return
+    for (const row of existing) documents.get(`${row.workspaceId}/${row.kind}/${row.nameKey}`)!.id = row.id
+    // Read by a statement of its own: its snapshot is taken after the upsert locked them, so it sees the
+    // version a previous lock holder committed.
+    const latest = yield* sql<{ fileId: string; latest: number }>`
+      SELECT file_id, max(version_no) AS latest FROM file_versions
+      WHERE file_id = ANY(${existing.map((row) => row.id)}::uuid[]) GROUP BY file_id`
+    const byId = new Map(latest.map((row) => [row.fileId, row.latest]))
+    for (const document of documents.values()) document.next = byId.get(document.id) ?? 0
+  })
+
+const insertVersions = (
+  store: Store,
+  fresh: ReadonlyArray<Planned>,
+  numbered: ReadonlyArray<{ readonly documentId: string; readonly versionNo: number }>
+) =>
+  fresh.length === 0 ? Effect.void : store.sql`
+    INSERT INTO file_versions
+      (id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256)
+    SELECT * FROM unnest(
+      ${fresh.map((p) => p.versionId)}::uuid[],
+      ${numbered.map((n) => n.documentId)}::uuid[],
+      ${numbered.map((n) => n.versionNo)}::int[],
+      ${fresh.map((p) => p.request.version.storageKey)}::text[],
+      ${fresh.map((p) => p.request.version.storageVersionId ?? null)}::text[],
+      ${fresh.map((p) => p.contentType)}::text[],
+      ${fresh.map((p) => String(p.request.version.byteSize))}::bigint[],
+      ${fresh.map((p) => p.request.version.sha256 ?? null)}::text[])`.pipe(Effect.asVoid)
+
+const writeMany = (store: Store, requests: ReadonlyArray<Put>, lookForReplays: boolean) =>
+  Effect.gen(function*() {
+    const planned = yield* plan(requests)
+    const replayed = lookForReplays ? yield* findReplays(store, planned) : new Map<string, Version>()
+    const fresh = planned.filter((p) => !replayed.has(p.versionId))
+    yield* checkSources(store, fresh)
+    const documents = new Map<string, Target>()
+    const keyOf = fresh.map((p) => {
+      const id = randomUUID()
+      const nameKey = NameKey.nameKey(keySource(p.request, id))
+      const key = `${p.request.workspaceId}/${p.request.kind}/${nameKey}`
+      if (!documents.has(key)) documents.set(key, { request: p.request, id, nameKey, next: 0 })
+      return key
+    })
+    yield* upsertDocuments(store, documents)
+    // Numbered here, so nothing needs to come back.
+    const numbered = keyOf.map((key) => {
+      const document = documents.get(key)!
+      return { documentId: document.id, versionNo: ++document.next }
+    })
+    yield* insertVersions(store, fresh, numbered)
+    const written = new Map(fresh.map((p, i) => [p.versionId, numbered[i]!]))
+    return planned.map((p): Imported => {
+      const old = replayed.get(p.versionId)
+      if (old !== undefined) return { documentId: old.documentId, versionId: old.id, versionNo: old.versionNo, replayed: true }
+      const row = written.get(p.versionId)!
+      return {
+        documentId: row.documentId as DocumentId,
+        versionId: p.versionId as VersionId,
+        versionNo: row.versionNo,
+        replayed: false
+      }
+    })
+  }).pipe(
+    // Under isolation a call holds one workspace's writes (putMany checks it).
+    store.isolation.transaction(requests[0]!.workspaceId),
+    Effect.tap((imported) => imported.some((i) => !i.replayed) ? store.wakeup.notify : Effect.void)
+  )
+
+// Under tenant isolation a transaction sees one workspace, so a bulk write names one.
+const oneWorkspace = (requests: ReadonlyArray<Put>) => {
+  const other = requests.findIndex((request) => request.workspaceId !== requests[0]!.workspaceId)
+  return other < 0 ? Effect.void : Effect.fail(
+    new InvalidInput({
+      field: `${other}.workspaceId`,
+      message: "must be the workspace of the first write: under tenant isolation one putMany writes to one workspace"
+    })
+  )
+}
+
+/**
+ * Imports write new versions far more often than they repeat one: the first try does not look for
+ * earlier writes of the ids (a query over every id given), and a taken id rolls it back whole. The
+ * second looks for them, and replays or conflicts.
+ */
+export const putMany = (store: Store) => (requests: ReadonlyArray<Put>) =>
+  Effect.zipRight(
+    store.isolation.enabled ? oneWorkspace(requests) : Effect.void,
+    writeMany(store, requests, false).pipe(
+      Effect.catchIf(versionIdTaken, () => raceOnVersionId(writeMany(store, requests, true), null))
+    )
+  )
