@@ -8,8 +8,8 @@
  */
 import { SqlClient } from "@effect/sql"
 import * as Effect from "effect/Effect"
-import * as ContentType from "../src/ContentType.js"
-import * as NameKey from "../src/NameKey.js"
+import * as ContentTypes from "./frozen/contentTypes.js"
+import * as NameKeys from "./frozen/nameKeys.js"
 
 /** Rows per round trip of the backfills: memory stays flat whatever the table size. */
 export const batchSize = 10_000
@@ -93,10 +93,11 @@ interface FileRow {
 
 /**
  * One pass over `files`, in batches by primary key, computes in TypeScript
- * what SQL must not: every document's key (NameKey, not the database's
- * locale) and, for generated documents, the content type its name implies
- * (ContentType, the `mime` library). Results go to a scratch table; set-based
- * statements then apply them.
+ * what SQL must not: every document's key (the name-key rules, not the
+ * database's locale) and, for generated documents, the content type its name
+ * implies (the `mime` table); both as frozen in `frozen/` when this step was
+ * written. Results go to a scratch table; set-based statements then apply
+ * them.
  */
 const computeInTypeScript = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
@@ -113,12 +114,8 @@ const computeInTypeScript = Effect.gen(function*() {
       SELECT id, kind, name, source_file_id, run_id FROM files
       WHERE id > ${after} ORDER BY id LIMIT ${batchSize}`
     if (rows.length === 0) break
-    const keys = rows.map((row) =>
-      row.kind === "document"
-        ? NameKey.nameKey({ kind: "input", name: row.name })
-        : NameKey.nameKey({ kind: "output", sourceFileId: row.sourceFileId, runId: row.runId, id: row.id })
-    )
-    const contentTypes = rows.map((row) => row.kind === "document" ? null : ContentType.infer(row.name))
+    const keys = rows.map(NameKeys.legacyKey)
+    const contentTypes = rows.map((row) => row.kind === "document" ? null : ContentTypes.infer(row.name))
     yield* sql`
       INSERT INTO files_backfill (id, name_key, content_type)
       SELECT * FROM unnest(${rows.map((row) => row.id)}::uuid[], ${keys}::text[], ${contentTypes}::text[])`
@@ -133,7 +130,7 @@ const computeInTypeScript = Effect.gen(function*() {
  * One UPDATE over `files`, rewriting each row at most once: kind 'document'
  * becomes 'input', and every key is applied with the collision policy: per
  * workspace, kind and key the latest (updated_at, id) keeps the key, every
- * other row gets NameKey.disambiguatedKey(key, id). (The legacy kinds
+ * other row gets `<key>#<id>`. (The legacy kinds
  * partition the rows exactly as the new ones do.)
  */
 const applyKindsAndNameKeys = Effect.gen(function*() {

@@ -5,10 +5,14 @@ import * as path from "node:path"
 import { promisify } from "node:util"
 import { describe, expect, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
 import * as Effect from "effect/Effect"
+import pg from "pg"
 import { migrations as history } from "../migrations/index.js"
+import * as Database from "../src/Database.js"
 import * as Embedded from "../src/internal/embedded.js"
-import { layerFresh } from "./support/Database.js"
+import * as Wakeup from "../src/internal/pg/wakeup.js"
+import { createDatabase, layer, layerFresh } from "./support/Database.js"
 
 const run = promisify(execFile)
 const tsx = path.resolve("node_modules/.bin/tsx")
@@ -44,6 +48,62 @@ describe("Database.layer", () => {
         const [identifier] = yield* sql<{ sourceFileId: number }>`SELECT 1 AS ${sql("sourceFileId")}`
         expect(identifier).toEqual({ sourceFileId: 1 })
       }))
+
+    it.effect("puts the pg pool it built into the context, as the pool of its own client", () =>
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        const registered = yield* Database.Pool
+        expect(registered.client).toBe(sql)
+        const { rows } = yield* Effect.promise(() => registered.pool.query("SELECT current_setting('application_name') AS name"))
+        expect(rows).toEqual([{ name: "effect-docstore" }])
+      }))
+  })
+
+  it("opens the wake-up LISTEN connection with the pool's own options: the URL's sslmode and options stay", async () => {
+    const url = new URL(await createDatabase())
+    url.searchParams.set("sslmode", "disable")
+    url.searchParams.set("options", "-c search_path=pg_catalog,public -c lock_timeout=4321")
+    const options = await Effect.runPromise(
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        // The library's own connections get the options too.
+        const [row] = yield* sql<{ lockTimeout: string }>`SELECT current_setting('lock_timeout') AS lock_timeout`
+        expect(row).toEqual({ lockTimeout: "4321ms" })
+        return yield* Wakeup.listenOptions(sql, (yield* PgClient.PgClient).config)
+      }).pipe(Effect.scoped, Effect.provide(layer(url.toString())))
+    )
+    const client = new pg.Client(options)
+    expect((client as unknown as { connectionParameters: unknown }).connectionParameters).toMatchObject({ ssl: false, options: "-c search_path=pg_catalog,public -c lock_timeout=4321" })
+    await client.connect()
+    try {
+      const { rows } = await client.query(
+        "SELECT current_setting('search_path') AS search_path, current_setting('lock_timeout') AS lock_timeout, " +
+          "current_setting('application_name') AS application_name"
+      )
+      expect(rows).toEqual([{ search_path: "pg_catalog,public", lock_timeout: "4321ms", application_name: "effect-docstore wake-up" }])
+    } finally {
+      await client.end()
+    }
+  })
+})
+
+describe("src/migrate.ts", () => {
+  it("runs from a checkout whose path contains a space", async () => {
+    const checkout = await fs.mkdtemp(path.join(os.tmpdir(), "docstore check out "))
+    try {
+      for (const part of ["src", "migrations", "package.json", "tsconfig.json"]) {
+        await fs.cp(path.resolve(part), path.join(checkout, part), { recursive: true })
+      }
+      await fs.symlink(path.resolve("node_modules"), path.join(checkout, "node_modules"))
+      const env = { ...process.env, DATABASE_URL: await createDatabase("space") }
+      const script = path.join(checkout, "src", "migrate.ts")
+      const first = await run(tsx, [script], { cwd: checkout, env })
+      expect(first.stdout).toContain(`Migrated: ${Object.keys(history).length} step(s)`)
+      const status = await run(tsx, [script, "status"], { cwd: checkout, env })
+      expect(status.stdout).toContain(`${Object.keys(history).length} applied, 0 pending.`)
+    } finally {
+      await fs.rm(checkout, { recursive: true, force: true })
+    }
   })
 })
 

@@ -46,16 +46,16 @@ export const withClient = async <A>(url: string, body: (client: pg.Client) => Pr
 }
 
 /** The library's client layer on the given database. */
-export const layer = (url: string): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, SqlError> =>
+export const layer = (url: string): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient | Database.Pool, SqlError> =>
   Database.layer({ url: Redacted.make(url) })
 
 /** The library's client layer on a fresh database. */
-export const layerFresh: Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, SqlError> = Layer.unwrapEffect(
+export const layerFresh: Layer.Layer<PgClient.PgClient | SqlClient.SqlClient | Database.Pool, SqlError> = Layer.unwrapEffect(
   Effect.promise(() => createDatabase()).pipe(Effect.map(layer))
 )
 
 /** The library's client layer on a fresh database with every migration applied. */
-export const layerMigrated: Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, SqlError | MigrationFailed> = Layer
+export const layerMigrated: Layer.Layer<PgClient.PgClient | SqlClient.SqlClient | Database.Pool, SqlError | MigrationFailed> = Layer
   .unwrapEffect(
     Effect.promise(() => createDatabase()).pipe(
       Effect.map((url) => Layer.tap(layer(url), (context) => Effect.provide(Migrations.run(), context)))
