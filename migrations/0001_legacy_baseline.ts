@@ -11,8 +11,11 @@ import { SqlClient } from "@effect/sql"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 
-/** The database holds tables this project did not create and cannot adopt. */
-export class UnrecognisedSchema extends Schema.TaggedError<UnrecognisedSchema>()(
+/**
+ * The database holds tables this project did not create and cannot adopt. The
+ * migrator reports it as `MigrationFailed` for this step, with its message.
+ */
+class UnrecognisedSchema extends Schema.TaggedError<UnrecognisedSchema>()(
   "UnrecognisedSchema",
   { message: Schema.String }
 ) {}

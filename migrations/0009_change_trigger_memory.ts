@@ -5,10 +5,9 @@
  * `record_document_change()` logs the versions a statement inserted by joining
  * its transition table to `files` (for the workspace and kind) and sorting by
  * document and version number, so that one document's versions enter the log
- * in version order. With the server's default `work_mem` (4 MB) an import of
- * 100,000 versions spilled that sort to disk (about 7 MB, an external merge)
- * and split the hash of `files` into batches once `files` held a few hundred
- * thousand rows. The function now runs with `work_mem = 32MB`, enough for the
+ * in version order. With the server's default `work_mem` (4 MB) the largest
+ * import spilled that sort to disk and split the hash of `files` into batches
+ * once `files` was large (the figures: docs/migrations.md). The function now runs with `work_mem = 32MB`, enough for the
  * 100,000 versions `Documents.putMany` takes at most; a larger statement of
  * raw SQL still works, and spills as before.
  *

@@ -4,9 +4,8 @@
  *
  * `record_document_change()` finds the workspace and kind of each inserted
  * version in `files`. Written as a join, the planner hashed all of `files` for
- * a large statement: an import of 100,000 versions into 2,300,000 documents
- * spent 1.7 s reading `files` in the trigger alone, and the time grew with
- * every document stored. Each version now looks up its document by primary
+ * a large statement, so that an import's cost grew with every document stored
+ * (the figures: docs/scaling.md). Each version now looks up its document by primary
  * key (`OFFSET 0` keeps the lateral subquery from being merged back into a
  * join), in document order, so the lookups walk the index in order and the
  * log needs no second sort.

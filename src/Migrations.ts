@@ -18,8 +18,6 @@ import * as Schema from "effect/Schema"
 import { migrations as history } from "../migrations/index.js"
 import * as Database from "./Database.js"
 
-export { UnrecognisedSchema } from "../migrations/0001_legacy_baseline.js"
-
 /**
  * The Migrator's bookkeeping table.
  *

@@ -22,13 +22,6 @@ export const kinds = ["input", "output", "log", "export"] as const
  */
 export type Kind = (typeof kinds)[number]
 
-/**
- * Kinds whose versions must carry a content type.
- *
- * @since 0.1.0
- */
-export const generatedKinds: ReadonlyArray<Kind> = ["output", "log", "export"]
-
 // Unicode White_Space, which is what `\s` matches in a `u` regexp.
 const whitespaceRun = /\s+/gu
 

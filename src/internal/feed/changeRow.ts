@@ -12,9 +12,9 @@
 import { Change } from "../../Change.js"
 
 /**
- * The row as the client returns it in array mode: half the client's cost of
+ * The row as the client returns it in array mode, which spares the client
  * building an object per row (a copy of a template object, then each column
- * by name), about 0.1 µs a row.
+ * by name; docs/scaling.md has the figure).
  */
 export type Row = readonly [
   id: bigint,
