@@ -33,7 +33,6 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as String from "effect/String"
 import * as EmbeddedPostgres from "./EmbeddedPostgres.js"
-import * as DeadlineClient from "./internal/pg/deadlineClient.js"
 import * as PgPool from "./internal/pg/pool.js"
 import * as Transactions from "./internal/pg/transactions.js"
 
@@ -92,14 +91,6 @@ const millisOf = (duration: Duration.DurationInput): number => {
   const decoded = Duration.decode(duration)
   return Duration.isFinite(decoded) ? Math.max(0, Math.round(Duration.toMillis(decoded))) : 0
 }
-
-/**
- * Added to the error of a statement that may have committed although its
- * answer never arrived (sent outside a transaction, or a COMMIT).
- *
- * @since 0.1.0
- */
-export const statementOutcomeUnknown = DeadlineClient.statementOutcomeUnknown
 
 /**
  * The message of the `SqlError` for a COMMIT that got no answer: the
@@ -180,12 +171,8 @@ export const withoutStatementTimeout = <A, E, R>(
     return yield* Transactions.exemptFromDeadline(transaction.value[0], effect)
   })
 
-/**
- * Where the connection URL comes from.
- *
- * @since 0.1.0
- */
-export type Source =
+/** Where the connection URL comes from. */
+type Source =
   | { readonly _tag: "Configured"; readonly url: Redacted.Redacted<string> }
   | { readonly _tag: "Embedded"; readonly server: EmbeddedPostgres.Server }
 
@@ -193,10 +180,8 @@ export type Source =
  * Reads `DATABASE_URL`. When it is unset, starts (or reuses) the embedded
  * server in `.docstore/` and says so on stderr; with `NODE_ENV=production`
  * that fails with `DatabaseUrlMissing` instead.
- *
- * @since 0.1.0
  */
-export const resolveUrl: Effect.Effect<
+const resolveUrl: Effect.Effect<
   Source,
   DatabaseUrlMissing | EmbeddedPostgres.EmbeddedPostgresError | ConfigError.ConfigError
 > = Effect.gen(function*() {
@@ -225,10 +210,8 @@ export const resolveUrl: Effect.Effect<
  * `DATABASE_STATEMENT_TIMEOUT` and `DATABASE_IDLE_IN_TRANSACTION_TIMEOUT`,
  * durations such as `10 seconds` or `500 millis` (`0 seconds` turns one off);
  * unset ones keep their defaults.
- *
- * @since 0.1.0
  */
-export const timeoutsConfig: Config.Config<
+const timeoutsConfig: Config.Config<
   Pick<Options, "connectTimeout" | "statementTimeout" | "idleInTransactionTimeout">
 > = Config.all({
   connectTimeout: Config.duration("DATABASE_CONNECT_TIMEOUT").pipe(Config.withDefault(defaults.connectTimeout)),

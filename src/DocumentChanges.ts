@@ -33,6 +33,7 @@ import * as Subscriber from "./internal/feed/subscriber.js"
 import * as Tail from "./internal/feed/tail.js"
 import * as Wakeup from "./internal/pg/wakeup.js"
 import { databaseError } from "./internal/sqlError.js"
+import * as TenantScoping from "./internal/tenantScoping.js"
 import { decodeInput } from "./internal/validation.js"
 import * as TenantIsolation from "./TenantIsolation.js"
 
@@ -174,7 +175,7 @@ export const make = (options: Options = {}): Effect.Effect<
     const heartbeatInterval = Duration.decode(options.heartbeatInterval ?? Duration.seconds(5))
     const reader: Reader = {
       sql,
-      isolation: TenantIsolation.scoping(sql, isolated),
+      isolation: TenantScoping.scoping(sql, isolated),
       batchSize: options.batchSize ?? 1000,
       stallThresholdSeconds: Duration.toSeconds(options.stallThreshold ?? Duration.seconds(5))
     }

@@ -18,12 +18,8 @@ import * as Schema from "effect/Schema"
 import { migrations as history } from "../migrations/index.js"
 import * as Database from "./Database.js"
 
-/**
- * The Migrator's bookkeeping table.
- *
- * @since 0.1.0
- */
-export const table = "effect_sql_migrations"
+/** The Migrator's bookkeeping table. */
+const table = "effect_sql_migrations"
 
 // pg_advisory_xact_lock key: "docstore" spelled in ASCII, truncated to int8.
 const lockKey = 0x646f6373746f7265n
@@ -63,12 +59,8 @@ export interface RunOptions {
   readonly onApplied?: ((applied: Applied) => Effect.Effect<void>) | undefined
 }
 
-/**
- * `0001_legacy_baseline` from the Migrator's (1, "legacy_baseline").
- *
- * @since 0.1.0
- */
-export const keyOf = (id: number, name: string): string => `${String(id).padStart(4, "0")}_${name}`
+/** `0001_legacy_baseline` from the Migrator's (1, "legacy_baseline"). */
+const keyOf = (id: number, name: string): string => `${String(id).padStart(4, "0")}_${name}`
 
 const messageOf = (error: unknown): string => {
   if (typeof error === "object" && error !== null && "_tag" in error && error._tag === "SqlError") {

@@ -16,11 +16,10 @@
  * @since 0.1.0
  */
 import { SqlClient } from "@effect/sql"
-import { SqlError } from "@effect/sql/SqlError"
+import type { SqlError } from "@effect/sql/SqlError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 
 /**
@@ -99,42 +98,6 @@ export const verify: Effect.Effect<void, TenantIsolationUnavailable | SqlError, 
  */
 export const layer: Layer.Layer<TenantIsolation, TenantIsolationUnavailable | SqlError, SqlClient.SqlClient> = Layer
   .effect(TenantIsolation, Effect.as(verify, { enabled: true }))
-
-/**
- * How the services scope their statements to a workspace.
- *
- * @since 0.1.0
- * @internal
- */
-export interface Scoping {
-  readonly enabled: boolean
-  /** A transaction; when enabled, its first statement sets the workspace. */
-  readonly transaction: (
-    workspaceId: string
-  ) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError, R>
-  /** When enabled, as `transaction`; when not, the effect as it is (no transaction, nothing added). */
-  readonly scoped: (
-    workspaceId: string
-  ) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError, R>
-}
-
-/**
- * @since 0.1.0
- * @internal
- */
-export const scoping = (sql: SqlClient.SqlClient, enabled: boolean): Scoping => {
-  if (!enabled) return { enabled, transaction: () => sql.withTransaction, scoped: () => (effect) => effect }
-  const transaction = (workspaceId: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    sql.withTransaction(Effect.zipRight(sql`SELECT set_config(${setting}, ${workspaceId}, true)`, effect))
-  // withTransaction makes a failed COMMIT a defect; for what would be one statement without
-  // isolation, it is that statement's error, as it would be without the transaction.
-  const scoped = (workspaceId: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    Effect.catchSomeDefect(
-      transaction(workspaceId)(effect),
-      (defect) => defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none()
-    )
-  return { enabled, transaction, scoped }
-}
 
 /**
  * What the runtime role needs, and nothing more, as SQL statements for the

@@ -26,6 +26,7 @@ import * as Database from "../src/Database.js"
 import * as DocumentChanges from "../src/DocumentChanges.js"
 import * as Documents from "../src/Documents.js"
 import * as Migrations from "../src/Migrations.js"
+import * as TenantScoping from "../src/internal/tenantScoping.js"
 import * as TenantIsolation from "../src/TenantIsolation.js"
 import { withClient } from "./support/Database.js"
 
@@ -360,7 +361,7 @@ describe("TenantIsolation", () => {
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       const documents = yield* Documents.Documents
-      const isolation = TenantIsolation.scoping(sql, true)
+      const isolation = TenantScoping.scoping(sql, true)
       // One connection in the pool: every statement below runs on the same server session.
       const bare = sql<{ pid: number; workspace: string | null; files: number }>`
         SELECT pg_backend_pid() AS pid, current_setting('docstore.workspace_id', true) AS workspace,

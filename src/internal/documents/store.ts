@@ -12,6 +12,7 @@ import type * as Scope from "effect/Scope"
 import { Document } from "../../Document.js"
 import { DatabaseError, DocumentNotFound } from "../../Errors.js"
 import * as TenantIsolation from "../../TenantIsolation.js"
+import * as TenantScoping from "../tenantScoping.js"
 import { Version } from "../../Version.js"
 import * as DirectStatement from "../pg/directStatement.js"
 import * as Wakeup from "../pg/wakeup.js"
@@ -22,7 +23,7 @@ export interface Store {
   /** For put's write: sent on the pool directly outside a transaction, its row read as PostgreSQL names the columns. */
   readonly direct: DirectStatement.Template
   /** Tenant isolation: each operation's statements run with its workspace set; when off, nothing is added. */
-  readonly isolation: TenantIsolation.Scoping
+  readonly isolation: TenantScoping.Scoping
   /** After each commit, a hint for change-feed tails in this and other processes. */
   readonly wakeup: { readonly notify: Effect.Effect<void> }
 }
@@ -32,7 +33,7 @@ export const make: Effect.Effect<Store, never, SqlClient.SqlClient | Scope.Scope
   return {
     sql,
     direct: yield* DirectStatement.make(sql),
-    isolation: TenantIsolation.scoping(sql, (yield* TenantIsolation.TenantIsolation).enabled),
+    isolation: TenantScoping.scoping(sql, (yield* TenantIsolation.TenantIsolation).enabled),
     wakeup: yield* Wakeup.makeNotifier
   }
 })

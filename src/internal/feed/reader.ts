@@ -16,13 +16,13 @@ import * as Schedule from "effect/Schedule"
 import type { Change } from "../../Change.js"
 import { CursorExpired, InvalidCursor, InvalidInput } from "../../Errors.js"
 import type { Stall } from "../../FeedEvent.js"
-import type * as TenantIsolation from "../../TenantIsolation.js"
 import * as Cursor from "../cursor.js"
+import type * as TenantScoping from "../tenantScoping.js"
 import * as ChangeRow from "./changeRow.js"
 
 export interface Reader {
   readonly sql: SqlClient.SqlClient
-  readonly isolation: TenantIsolation.Scoping
+  readonly isolation: TenantScoping.Scoping
   /** Rows per read, for catch-up and the live tail. */
   readonly batchSize: number
   /** A transaction open longer than this is reported as a stall. */
