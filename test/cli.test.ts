@@ -98,6 +98,26 @@ describe("docstore CLI", () => {
     expect(pruned.stdout).toMatch(/^pruned 0 change\(s\) older than 30d/)
   })
 
+  it("server stop stops the embedded default, keeping its data; the next command starts it again", async () => {
+    const cwd = await fs.mkdtemp(path.join(os.tmpdir(), "docstore-stop-"))
+    await fs.chmod(cwd, 0o755)
+    const env = { DATABASE_URL: undefined, NODE_ENV: "development" }
+    const pid = path.join(cwd, ".docstore", "data", "postmaster.pid")
+    try {
+      expect((await docstore(["migrate"], env, cwd)).code).toBe(0)
+      await fs.access(pid)
+      const stopped = await docstore(["server", "stop"], env, cwd)
+      expect(stopped).toMatchObject({ code: 0, stdout: expect.stringMatching(/stopped the embedded PostgreSQL/) })
+      await expect(fs.access(pid)).rejects.toThrow()
+      const again = await docstore(["migrate", "status"], env, cwd)
+      expect(again.code).toBe(0)
+      expect(again.stdout).toMatch(/ applied, 0 pending\./)
+    } finally {
+      await Embedded.stop(path.join(cwd, ".docstore"))
+      await fs.rm(cwd, { recursive: true, force: true })
+    }
+  })
+
   it("shares the embedded default between two processes: one follows, the other puts", async () => {
     const cwd = await fs.mkdtemp(path.join(os.tmpdir(), "docstore-tour-"))
     await fs.chmod(cwd, 0o755)
