@@ -27,6 +27,12 @@ const docstore = (args: ReadonlyArray<string>, env: Record<string, string | unde
 const jsonLines = (stdout: string) => stdout.trim().split("\n").filter(Boolean).map((line) => JSON.parse(line))
 
 describe("docstore CLI", () => {
+  it("is a module that runs nothing when imported: its command tree and main are values", async () => {
+    const cli = await import("../src/cli.js")
+    expect(typeof cli.main).toBe("function")
+    expect(cli.docstore).toBeDefined()
+  })
+
   it("puts, lists, shows, lists versions and prints changes as JSON lines, resuming with --since", async () => {
     const env = { DATABASE_URL: await createDatabase("cli") }
     expect((await docstore(["migrate"], env)).code).toBe(0)
