@@ -31,6 +31,7 @@ beforeAll(async () => {
   nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 })
 })
 afterAll(async () => {
+  for (const child of children) child.kill("SIGKILL")
   await nc?.close()
   await nats?.remove()
 })
@@ -65,19 +66,26 @@ const relayRuntime = (s: Setup, options: Partial<JetStreamRelay.Options> = {}) =
   ManagedRuntime.make(JetStreamRelay.layer({ ...relayOptions(s), ...options }).pipe(Layer.provideMerge(storeLayer(s.url))))
 
 const relayScript = path.resolve("test/support/relayProcess.ts")
-const tsx = path.resolve("node_modules/.bin/tsx")
+const children = new Set<ChildProcess>()
 
-/** A relay in a child process; resolves once it has connected to NATS. */
+/**
+ * A relay in a child process; resolves once it has connected to NATS. Node itself with tsx's
+ * loader, not the tsx wrapper (which would pass SIGKILL on to nobody: the relay would live on).
+ */
 const relayProcess = (s: Setup) =>
   new Promise<ChildProcess>((resolve, reject) => {
-    const child = spawn(tsx, [relayScript], {
+    const child = spawn(process.execPath, ["--import", "tsx", relayScript], {
       env: { ...process.env, DATABASE_URL: s.url, NATS_URL: nats.url, NATS_STREAM: s.stream, NATS_SUBJECT_PREFIX: s.subjectPrefix },
       stdio: ["ignore", "pipe", "pipe"]
     })
     let err = ""
     child.stderr!.on("data", (chunk: Buffer) => (err += chunk.toString()))
     child.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("relaying") && resolve(child))
-    child.on("exit", (code, signal) => reject(new Error(`relay process ended (${code ?? signal}):\n${err}`)))
+    children.add(child)
+    child.on("exit", (code, signal) => {
+      children.delete(child)
+      reject(new Error(`relay process ended (${code ?? signal}):\n${err}`))
+    })
   })
 
 const sigkill = (child: ChildProcess) =>
@@ -142,30 +150,33 @@ const expectExactlyTheFeed = async (s: Setup) => {
   return relayed
 }
 
-const version = () => ({ storageKey: `k/${randomUUID()}`, byteSize: 1 })
-
 /**
- * Writers: each transaction puts `perTransaction` new inputs (two changes each); every
- * `rollbackEvery`-th one fails after its puts and rolls back. Stops after `transactions` commits.
+ * Writers: each transaction inserts `perTransaction` new documents with a first version (two
+ * changes each, from the triggers; plain SQL, so the writers keep ahead of the relay on a loaded
+ * machine); every `rollbackEvery`-th one fails after its inserts and rolls back. Each writer
+ * commits its share of `transactions`.
  */
 const writers = (options: { writers: number; transactions: number; perTransaction: number; rollbackEvery: number; workspaces: ReadonlyArray<string> }) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const documents = yield* Documents.Documents
     const rolledBack: Array<string> = []
     const writer = (w: number) =>
       Effect.gen(function*() {
         const share = Math.floor(options.transactions / options.writers) + (w < options.transactions % options.writers ? 1 : 0)
         for (let attempt = 0, committed = 0; committed < share; attempt++) {
+          const workspaceId = options.workspaces[(w + attempt) % options.workspaces.length]!
           const ids: Array<string> = []
-          const rollback = attempt % options.rollbackEvery === options.rollbackEvery - 1
           const tx = Effect.gen(function*() {
-            for (let i = 0; i < options.perTransaction; i++) {
-              const workspaceId = options.workspaces[(w + i) % options.workspaces.length]!
-              const written = yield* documents.put({ kind: "input", workspaceId, name: `${randomUUID()}.txt`, version: version() })
-              ids.push(written.document.id)
-            }
-            if (rollback) return yield* Effect.fail("rolled back" as const)
+            const rows = yield* sql<{ id: string }>`
+              INSERT INTO files (id, workspace_id, kind, name, name_key)
+              SELECT gen_random_uuid(), ${workspaceId}, 'input', n, n
+              FROM (SELECT 'doc-' || gen_random_uuid() AS n FROM generate_series(1, ${options.perTransaction})) names
+              RETURNING id`
+            ids.push(...rows.map((row) => row.id))
+            yield* sql`
+              INSERT INTO file_versions (id, file_id, version_no, storage_key, byte_size)
+              SELECT gen_random_uuid(), id, 1, 'k/' || id, 1 FROM files WHERE ${sql.in("id", ids)}`
+            if (attempt % options.rollbackEvery === options.rollbackEvery - 1) return yield* Effect.fail("rolled back" as const)
           })
           const outcome = yield* Effect.either(sql.withTransaction(tx))
           if (outcome._tag === "Left") rolledBack.push(...ids)
