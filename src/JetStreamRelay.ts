@@ -340,7 +340,7 @@ export const layer = (
  * The settings from the environment: `NATS_URL` (default
  * `nats://127.0.0.1:4222`), `NATS_STREAM` (default `DOCSTORE_CHANGES`),
  * `NATS_SUBJECT_PREFIX` (default `docstore.changes`), `RELAY_MAX_BATCH`
- * (default 500).
+ * (default 500), `RELAY_LEASE_DURATION` (default 10 seconds).
  *
  * @since 0.1.0
  */
@@ -348,7 +348,8 @@ export const config: Config.Config<Options> = Config.all({
   servers: Config.string("NATS_URL").pipe(Config.withDefault("nats://127.0.0.1:4222")),
   stream: Config.string("NATS_STREAM").pipe(Config.withDefault("DOCSTORE_CHANGES")),
   subjectPrefix: Config.string("NATS_SUBJECT_PREFIX").pipe(Config.withDefault("docstore.changes")),
-  maxBatch: Config.integer("RELAY_MAX_BATCH").pipe(Config.withDefault(500))
+  maxBatch: Config.integer("RELAY_MAX_BATCH").pipe(Config.withDefault(500)),
+  leaseDuration: Config.duration("RELAY_LEASE_DURATION").pipe(Config.withDefault(Duration.seconds(10)))
 })
 
 /**

@@ -27,6 +27,7 @@ import * as Documents from "./Documents.js"
 import { InvalidInput } from "./Errors.js"
 import { runDemo } from "./internal/demo.js"
 import * as Output from "./internal/output.js"
+import { relay } from "./cli/relay.js"
 import * as Migrate from "./migrate.js"
 import * as NameKey from "./NameKey.js"
 
@@ -315,7 +316,7 @@ const demo = Command.make("demo", { json }, (options) => runDemo({ json: options
 
 const docstore = Command.make("docstore").pipe(
   Command.withDescription("A PostgreSQL-backed document store for Effect backends."),
-  Command.withSubcommands([migrate, put, ls, show, versions, changes, prune, demo])
+  Command.withSubcommands([migrate, put, ls, show, versions, changes, prune, demo, relay])
 )
 
 const cli = Command.run(docstore, { name: "docstore", version: "0.1.0" })

@@ -65,22 +65,32 @@ const relayOptions = (s: Setup, servers = nats.url): JetStreamRelay.Options => (
 const relayRuntime = (s: Setup, options: Partial<JetStreamRelay.Options> = {}) =>
   ManagedRuntime.make(JetStreamRelay.layer({ ...relayOptions(s), ...options }).pipe(Layer.provideMerge(storeLayer(s.url))))
 
-const relayScript = path.resolve("test/support/relayProcess.ts")
+const cliScript = path.resolve("src/cli.ts")
 const children = new Set<ChildProcess>()
 
 /**
- * A relay in a child process; resolves once it has connected to NATS. Node itself with tsx's
- * loader, not the tsx wrapper (which would pass SIGKILL on to nobody: the relay would live on).
+ * `docstore relay` in a child process, with a short lease (so that a SIGKILLed one's lease
+ * expires soon); resolves once it has connected to NATS. Node itself with tsx's loader, not the
+ * tsx wrapper (which would not pass SIGKILL on: the relay would live on).
  */
 const relayProcess = (s: Setup) =>
   new Promise<ChildProcess>((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", relayScript], {
-      env: { ...process.env, DATABASE_URL: s.url, NATS_URL: nats.url, NATS_STREAM: s.stream, NATS_SUBJECT_PREFIX: s.subjectPrefix },
-      stdio: ["ignore", "pipe", "pipe"]
+    const child = spawn(process.execPath, ["--import", "tsx", cliScript, "relay", "--stream", s.stream], {
+      env: {
+        ...process.env,
+        DATABASE_URL: s.url,
+        NATS_URL: nats.url,
+        NATS_SUBJECT_PREFIX: s.subjectPrefix,
+        RELAY_MAX_BATCH: "200",
+        RELAY_LEASE_DURATION: "2 seconds"
+      },
+      stdio: ["ignore", "ignore", "pipe"]
     })
     let err = ""
-    child.stderr!.on("data", (chunk: Buffer) => (err += chunk.toString()))
-    child.stdout!.on("data", (chunk: Buffer) => chunk.toString().includes("relaying") && resolve(child))
+    child.stderr!.on("data", (chunk: Buffer) => {
+      err += chunk.toString()
+      if (err.includes("relay: connected to NATS")) resolve(child)
+    })
     children.add(child)
     child.on("exit", (code, signal) => {
       children.delete(child)
@@ -188,7 +198,7 @@ const writers = (options: { writers: number; transactions: number; perTransactio
   })
 
 describe("JetStreamRelay", () => {
-  it.live("puts every committed change into the stream exactly once, in feed order, through relays interrupted and SIGKILLed mid-run", () =>
+  it.live("puts every committed change into the stream exactly once, in feed order, through relays interrupted and (`docstore relay` processes) SIGKILLed mid-run", () =>
     Effect.promise(async () => {
       const s = await setup()
       const workspaces = [randomUUID(), randomUUID(), randomUUID()]

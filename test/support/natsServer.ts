@@ -5,6 +5,7 @@
  * and deletes the directory.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import { existsSync } from "node:fs"
 import * as fs from "node:fs/promises"
 import * as net from "node:net"
 import * as os from "node:os"
@@ -30,7 +31,8 @@ const freePort = () =>
     })
   })
 
-const binary = process.env.NATS_SERVER_BIN ?? "nats-server"
+// Debian installs it in /usr/sbin, which a non-root PATH may lack.
+const binary = process.env.NATS_SERVER_BIN ?? (existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-server")
 
 /** Starts a server and resolves once it logs that it is ready (at most 20 s). */
 export const startNatsServer = async (): Promise<NatsServer> => {
