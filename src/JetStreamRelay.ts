@@ -34,8 +34,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type { Change } from "./Change.js"
 import * as DocumentChanges from "./DocumentChanges.js"
-import type { CursorExpired, DatabaseError, InvalidCursor } from "./Errors.js"
-import type { InvalidInput } from "./Errors.js"
+import type { CursorExpired, DatabaseError, InvalidCursor, InvalidInput } from "./Errors.js"
 import * as Cursor from "./internal/cursor.js"
 import { decodeInput } from "./internal/validation.js"
 
@@ -84,6 +83,14 @@ export const Options = Schema.Struct({
  * @since 0.1.0
  */
 export type Options = typeof Options.Encoded
+
+/**
+ * Checks settings without building the relay (`make` checks them too): a
+ * typed error naming the field.
+ *
+ * @since 0.1.0
+ */
+export const validate: (input: Options) => Effect.Effect<typeof Options.Type, InvalidInput> = decodeInput(Options)
 
 /**
  * NATS refused or did not answer (unreachable, timed out, stream missing);
@@ -184,7 +191,7 @@ export const make = (input: Options): Effect.Effect<
   DocumentChanges.DocumentChanges | SqlClient.SqlClient
 > =>
   Effect.gen(function*() {
-    const options = yield* decodeInput(Options)(input)
+    const options = yield* validate(input)
     const feed = yield* DocumentChanges.DocumentChanges
     const sql = yield* SqlClient.SqlClient
     const consumer = options.consumer ?? "jetstream-relay"

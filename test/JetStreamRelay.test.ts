@@ -198,40 +198,47 @@ const writers = (options: { writers: number; transactions: number; perTransactio
   })
 
 describe("JetStreamRelay", () => {
-  it.live("puts every committed change into the stream exactly once, in feed order, through relays interrupted and (`docstore relay` processes) SIGKILLed mid-run", () =>
+  it.live("puts every committed change into the stream exactly once, in feed order, through relays interrupted (twice) and SIGKILLed (a `docstore relay` process) mid-run", () =>
     Effect.promise(async () => {
       const s = await setup()
       const workspaces = [randomUUID(), randomUUID(), randomUUID()]
-      // 8 writers × 250 commits × 5 inputs × 2 changes = 20,000 committed changes; every 9th transaction rolls back.
-      const writing = s.store.runPromise(writers({ writers: 8, transactions: 2000, perTransaction: 5, rollbackEvery: 9, workspaces }))
-      const kills: Array<string> = []
+      // 8 writers × 50 commits × 25 documents × 2 changes = 20,000 committed changes; every 9th transaction rolls back.
+      const writing = s.store.runPromise(writers({ writers: 8, transactions: 400, perTransaction: 25, rollbackEvery: 9, workspaces }))
+      const kills: Array<{ how: string; at: number }> = []
       const atLeast = (n: number) => eventually(`${n} messages in the stream`, async () => (await streamCount(s.stream)) >= n)
 
-      const inProcess = async (until: number) => {
+      const statusOf = (relay: ReturnType<typeof relayRuntime>) =>
+        relay.runPromise(Effect.flatMap(JetStreamRelay.JetStreamRelay, (r) => r.status))
+      const inProcess = async (publishedAtLeast: number, alsoWaitFor: Promise<unknown> = Promise.resolve()) => {
         const relay = relayRuntime(s)
         const fiber = relay.runFork(JetStreamRelay.run)
-        await atLeast(until)
+        await eventually("the in-process relay to publish", async () => (await statusOf(relay)).published > 0)
+        await Promise.all([atLeast(publishedAtLeast), alsoWaitFor])
         await relay.runPromise(Fiber.interrupt(fiber))
         await relay.dispose()
-        kills.push(`interrupted at ${await streamCount(s.stream)}`)
+        kills.push({ how: "interrupted", at: await streamCount(s.stream) })
       }
-      const inChild = async (until: number) => {
-        const child = await relayProcess(s)
-        await atLeast(until)
-        await sigkill(child)
-        kills.push(`SIGKILLed at ${await streamCount(s.stream)}`)
-      }
+      // `docstore relay` in a process of its own, started now: its start-up takes seconds here, so it
+      // overlaps the in-process relays (it waits for the lease meanwhile) and takes over from the second.
+      const child = relayProcess(s)
       await inProcess(2_000)
-      await inChild(6_000)
-      await inProcess(10_000)
-      await inChild(14_000)
+      await inProcess(6_000, child)
+      const handedOver = await streamCount(s.stream)
+      await eventually("the relay process to publish", async () => {
+        const n = await streamCount(s.stream)
+        return n > handedOver && n >= Math.min(handedOver + 3_000, 19_000)
+      })
+      await sigkill(await child)
+      kills.push({ how: "SIGKILLed", at: await streamCount(s.stream) })
       const { rolledBack } = await writing
       const last = relayRuntime(s)
       const fiber = last.runFork(JetStreamRelay.run)
       await eventually("all 20,000 changes in the stream", async () => (await streamCount(s.stream)) >= 20_000)
       const relayed = await expectExactlyTheFeed(s)
       expect(relayed.length).toBe(20_000)
-      expect(kills).toHaveLength(4)
+      // Three relays stopped while changes were still to be relayed, each followed by another.
+      expect(kills.map((kill) => kill.how)).toEqual(["interrupted", "interrupted", "SIGKILLed"])
+      for (const kill of kills) expect(kill.at).toBeLessThan(20_000)
       // Nothing of a rolled-back transaction.
       expect(rolledBack.length).toBeGreaterThan(0)
       const gone = new Set(rolledBack)

@@ -45,14 +45,18 @@ export const relay = Command.make(
         subjectPrefix: Option.getOrElse(flags.subjectPrefix, () => configured.subjectPrefix),
         startFrom: flags.fromNow ? "now" : "beginning"
       }
-      return yield* JetStreamRelay.run.pipe(Effect.provide(JetStreamRelay.layer(options)))
+      // Bad settings fail before anything connects.
+      yield* JetStreamRelay.validate(options)
+      return yield* JetStreamRelay.run.pipe(
+        Effect.provide(JetStreamRelay.layer(options).pipe(
+          Layer.provideMerge(DocumentChanges.layer()),
+          Layer.provideMerge(Database.layerConfig)
+        ))
+      )
     })
 ).pipe(
   Command.withDescription(
     "Relay the change feed into a NATS JetStream stream until interrupted (one relay at a time holds the lease; others wait)."
   ),
-  Command.provide(Layer.mergeAll(
-    DocumentChanges.layer().pipe(Layer.provideMerge(Database.layerConfig)),
-    Logger.replace(Logger.defaultLogger, stderrLogger)
-  ))
+  Command.provide(Logger.replace(Logger.defaultLogger, stderrLogger))
 )
