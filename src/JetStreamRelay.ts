@@ -164,9 +164,17 @@ interface Tail {
 
 const messageOf = (cause: unknown) => cause instanceof Error ? cause.message : String(cause)
 
-const published = Metric.counter("docstore_relay_published", { description: "changes stored in JetStream" })
-const lagChanges = Metric.gauge("docstore_relay_lag_changes", { description: "committed changes not yet relayed" })
-const lagSeconds = Metric.gauge("docstore_relay_lag_seconds", { description: "age of the oldest change not yet relayed" })
+/**
+ * The relay's Effect metrics, updated by `run`: changes stored, and (every
+ * `lagInterval`) how far behind the feed head it is.
+ *
+ * @since 0.1.0
+ */
+export const metrics = {
+  published: Metric.counter("docstore_relay_published", { description: "changes stored in JetStream" }),
+  lagChanges: Metric.gauge("docstore_relay_lag_changes", { description: "committed changes not yet relayed" }),
+  lagSeconds: Metric.gauge("docstore_relay_lag_seconds", { description: "age of the oldest change not yet relayed" })
+}
 
 // Backoff for NATS while it is unreachable at start; batches are retried by `consume` itself.
 const reconnect = Schedule.exponential(Duration.millis(100), 2).pipe(
@@ -261,7 +269,7 @@ export const make = (input: Options): Effect.Effect<
             Effect.sync(() => {
               status.published += count
               status.position = tail?.position ? encode(tail.position) : status.position
-            }).pipe(Effect.zipRight(Metric.incrementBy(published, count)))
+            }).pipe(Effect.zipRight(Metric.incrementBy(metrics.published, count)))
           ),
           Effect.tapError((error) =>
             Effect.zipRight(
@@ -293,8 +301,8 @@ export const make = (input: Options): Effect.Effect<
       return lag(position.right).pipe(
         Effect.flatMap(({ changes, seconds }) =>
           Effect.all([
-            Metric.set(lagChanges, Number(changes)),
-            Metric.set(lagSeconds, seconds ?? 0),
+            Metric.set(metrics.lagChanges, Number(changes)),
+            Metric.set(metrics.lagSeconds, seconds ?? 0),
             Effect.logInfo(
               `relay: at ${status.position}, ${changes} change(s) and ${(seconds ?? 0).toFixed(1)} s behind the feed head; ` +
                 `${status.published} published by this process`

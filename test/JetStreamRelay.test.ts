@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Metric from "effect/Metric"
 import * as Redacted from "effect/Redacted"
 import * as Database from "../src/Database.js"
 import * as DocumentChanges from "../src/DocumentChanges.js"
@@ -252,11 +253,12 @@ describe("JetStreamRelay", () => {
       await s.store.dispose()
     }), { timeout: 180_000 })
 
-  it.live("waits while the NATS server is down, then catches up with nothing lost", () =>
+  it.live("waits while the NATS server is down, then catches up with nothing lost, its lag metric rising and falling", () =>
     Effect.promise(async () => {
       const s = await setup()
       const workspaces = [randomUUID()]
-      const relay = relayRuntime(s)
+      const relay = relayRuntime(s, { lagInterval: Duration.millis(100) })
+      const lag = () => relay.runPromise(Metric.value(JetStreamRelay.metrics.lagChanges)).then((state) => state.value)
       const fiber = relay.runFork(JetStreamRelay.run)
       const write = (transactions: number) =>
         s.store.runPromise(writers({ writers: 2, transactions, perTransaction: 5, rollbackEvery: 1000, workspaces }))
@@ -268,11 +270,14 @@ describe("JetStreamRelay", () => {
       await eventually("a failed batch", async () => (await relay.runPromise(JetStreamRelay.JetStreamRelay.pipe(Effect.flatMap((r) => r.status)))).failures > 0)
       const status = await relay.runPromise(Effect.flatMap(JetStreamRelay.JetStreamRelay, (r) => r.status))
       expect(status.lastError).toMatch(/publishing|stream/)
+      // What was written meanwhile shows as lag: 20 transactions × 5 documents × 2 changes.
+      await eventually("a lag of 200 changes", async () => (await lag()) === 200)
       await nats.start()
       await write(20)
       await eventually("600 messages", async () => (await streamCount(s.stream)) >= 600)
       const relayed = await expectExactlyTheFeed(s)
       expect(relayed.length).toBe(600)
+      await eventually("no lag", async () => (await lag()) === 0)
       await relay.runPromise(Fiber.interrupt(fiber))
       await relay.dispose()
       await s.store.dispose()
