@@ -186,6 +186,33 @@ const reconnect = Schedule.exponential(Duration.millis(100), 2).pipe(
 const untilItWorks = <A, R>(effect: Effect.Effect<A, RelayError, R>): Effect.Effect<A, never, R> =>
   Effect.retry(effect, reconnect).pipe(Effect.orDie)
 
+/** Creates the stream if missing; reads where it ends. */
+const streamTail = async (jsm: JetStreamManager, options: typeof Options.Type, epoch: string): Promise<Tail> => {
+  const info = await jsm.streams.info(options.stream).catch(async (cause) => {
+    if ((cause as { name?: string }).name !== "StreamNotFoundError") throw cause
+    return jsm.streams.add({
+      name: options.stream,
+      subjects: [`${options.subjectPrefix}.>`],
+      duplicate_window: Duration.toMillis(options.duplicateWindow ?? Duration.minutes(2)) * 1_000_000
+    })
+  })
+  const seq = info.state.last_seq
+  if (info.state.messages === 0) return { seq, position: null }
+  const last = await jsm.streams.getMessage(options.stream, { seq })
+  const cursor = last === null ? Either.left("gone") : Cursor.decode(last.header.get("Nats-Msg-Id"))
+  // Another epoch's cursor (the feed was recreated) says nothing about this one's changes.
+  return { seq, position: Either.isRight(cursor) && cursor.right.epoch === epoch ? cursor.right : null }
+}
+
+/** Committed changes after a position (below the horizon), and the age of the oldest of them. */
+const behind = (sql: SqlClient.SqlClient, position: Cursor.Position) =>
+  sql<{ changes: bigint; seconds: number | null }>`
+    SELECT count(*) AS changes, extract(epoch FROM now() - min(changed_at))::float8 AS seconds
+    FROM (SELECT changed_at FROM document_changes
+          WHERE (tx_id, id) > (${String(position.txId)}::xid8, ${position.id})
+            AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+          LIMIT 1000000) behind`.pipe(Effect.map(([row]) => row!))
+
 // ---------------------------------------------------------------------------
 // The service
 // ---------------------------------------------------------------------------
@@ -220,27 +247,9 @@ export const make = (input: Options): Effect.Effect<
       (nc) => Effect.promise(() => nc.close()).pipe(Effect.timeoutOption(Duration.seconds(2)))
     )
 
-    /** Creates the stream if missing; reads where it ends. */
-    const tailOf = (jsm: JetStreamManager, epoch: string) => async (): Promise<Tail> => {
-      const info = await jsm.streams.info(options.stream).catch(async (cause) => {
-        if ((cause as { name?: string }).name !== "StreamNotFoundError") throw cause
-        return jsm.streams.add({
-          name: options.stream,
-          subjects: [`${options.subjectPrefix}.>`],
-          duplicate_window: Duration.toMillis(options.duplicateWindow ?? Duration.minutes(2)) * 1_000_000
-        })
-      })
-      const seq = info.state.last_seq
-      if (info.state.messages === 0) return { seq, position: null }
-      const last = await jsm.streams.getMessage(options.stream, { seq })
-      const cursor = last === null ? Either.left("gone") : Cursor.decode(last.header.get("Nats-Msg-Id"))
-      // Another epoch's cursor (the feed was recreated) says nothing about this one's changes.
-      return { seq, position: Either.isRight(cursor) && cursor.right.epoch === epoch ? cursor.right : null }
-    }
-
     const relay = (js: JetStreamClient, jsm: JetStreamManager, epoch: string) => {
       const encode = Cursor.encoder(epoch)
-      const readTail = tailOf(jsm, epoch)
+      const readTail = () => streamTail(jsm, options, epoch)
       // Unknown at start and after any failure: then read from the stream itself.
       let tail: Tail | undefined
       const publishAll = async (changes: ReadonlyArray<Change>) => {
@@ -285,20 +294,11 @@ export const make = (input: Options): Effect.Effect<
         )
     }
 
-    // Committed changes after the relay's position (below the horizon), and the age of the oldest.
-    const lag = (position: Cursor.Position) =>
-      sql<{ changes: bigint; seconds: number | null }>`
-        SELECT count(*) AS changes, extract(epoch FROM now() - min(changed_at))::float8 AS seconds
-        FROM (SELECT changed_at FROM document_changes
-              WHERE (tx_id, id) > (${String(position.txId)}::xid8, ${position.id})
-                AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-              LIMIT 1000000) behind`.pipe(Effect.map(([row]) => row!))
-
     const reportLag = Effect.suspend(() => {
       if (status.position === null) return Effect.void
       const position = Cursor.decode(status.position)
       if (Either.isLeft(position)) return Effect.void
-      return lag(position.right).pipe(
+      return behind(sql, position.right).pipe(
         Effect.flatMap(({ changes, seconds }) =>
           Effect.all([
             Metric.set(metrics.lagChanges, Number(changes)),
