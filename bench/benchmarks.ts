@@ -6,6 +6,7 @@ import { formatBulk, runBulkBench, serviceRatio as bulkServiceRatio, triggerRati
 import { runFeedBench } from "./feed.js"
 import { formatKeyset, growth, runKeysetBench } from "./keyset.js"
 import { formatMigrationBench, readingTheRatio, runMigrationBench } from "./migration.js"
+import { formatRelay, publishRatio, runRelayBench, throughputRatio } from "./relay.js"
 import { formatScaling, growth as scalingGrowth, runScalingBench } from "./scaling.js"
 import { median } from "./stores.js"
 import { formatWrites, runWritesBench, serviceRatio, triggerRatio } from "./writes.js"
@@ -182,6 +183,29 @@ export const benchmarks: Readonly<Record<string, Benchmark>> = {
             scalingGrowth(result, "import"),
             1.5
           )
+        ]
+      }
+    }
+  },
+  relay: {
+    title: "JetStream relay: throughput against the feed's catch-up, and commit-to-subscriber latency",
+    description:
+      "A log of N changes read by the feed's own catch-up (the first baseline); as many change-sized messages " +
+      "published bare to JetStream, pipelined 1,000 at a time (the second); then the log relayed by `JetStreamRelay` into an " +
+      "empty stream of a local `nats-server -js` (file storage), timed until the stream holds all N; then, with the " +
+      "relay live, documents written one at a time (20 ms apart) and the time from each `put`'s commit to its " +
+      "arrival at a JetStream consumer in the same process (bench/relay.ts).",
+    size: "changes in the log (default 200,000)",
+    run: async ({ log, runs, size, smoke, url }) => {
+      const result = await runRelayBench({
+        serverUrl: url, changes: size ?? (smoke ? 2_000 : 200_000), samples: smoke ? 20 : 300, runs: runs ?? (smoke ? 1 : 3), log
+      })
+      return {
+        markdown: formatRelay(result),
+        figures: [
+          atLeast("relay into JetStream / feed catch-up, changes/s", median(result.runs.map(throughputRatio)), 0.1),
+          atLeast("relay into JetStream / bare JetStream publish, per second", median(result.runs.map(publishRatio)), 0.5),
+          atMost("commit to JetStream subscriber p99", median(result.runs.map((r) => r.p99)), 150, " ms")
         ]
       }
     }

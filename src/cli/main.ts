@@ -17,6 +17,7 @@ import { runDemo } from "./demo.js"
 import { ls, put, show, versions } from "./documents.js"
 import { changes, follow, prune } from "./feed.js"
 import * as Migrate from "./migrate.js"
+import { relay } from "./relay.js"
 
 const migrate = Command.make(
   "migrate",
@@ -48,7 +49,7 @@ const server = Command.make("server").pipe(
  */
 export const docstore = Command.make("docstore").pipe(
   Command.withDescription("A PostgreSQL-backed document store for Effect backends."),
-  Command.withSubcommands([migrate, put, ls, show, versions, changes, prune, demo, server])
+  Command.withSubcommands([migrate, put, ls, show, versions, changes, prune, relay, demo, server])
 )
 
 const cli = Command.run(docstore, { name: "docstore", version: "0.1.0" })
