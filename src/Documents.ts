@@ -435,9 +435,12 @@ export const make = Effect.gen(function*() {
       // queue on its lock, then on the row the upsert creates or locks: version numbers have no gaps.
       // next_version_no() runs after the lock is held and reads with a snapshot of its own (0007), so it
       // sees the previous holder's version.
+      // keyLock's expression written out: with plain values only, the statement's text is compiled once
+      // (internal/directStatement.ts).
       const [row] = yield* direct<WrittenRow.Row>`
         WITH key_lock AS (
-          SELECT ${keyLock(sql`${request.workspaceId}::uuid`, sql`${request.kind}::text`, sql`${nameKey}::text`)}
+          SELECT pg_advisory_xact_lock(${keyLockClass},
+            hashtext(${request.workspaceId}::uuid::text || '/' || ${request.kind}::text || '/' || ${nameKey}::text))
         ), document AS (
           INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
           SELECT ${newId}::uuid, ${request.workspaceId}::uuid, ${request.kind}, ${request.name}, ${nameKey},

@@ -13,10 +13,15 @@
  * stops the wait, not the statement (`@effect/sql` would also cancel it on
  * the server): a write may commit after its caller gave up, as it may anyway
  * when a cancel arrives late.
+ *
+ * A statement whose interpolations are all plain values (no fragments or
+ * helpers) compiles to its strings joined by `$1`, `$2`, ..., as `@effect/sql`
+ * compiles it: that text is kept per call site (the template's strings
+ * array), and the values are sent as they are, so the hot path builds no
+ * statement object at all (about 10 µs a put, docs/scaling.md).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
-import type * as Statement from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type pg from "pg"
@@ -32,18 +37,34 @@ export const register = (client: SqlClient.SqlClient, pool: pg.Pool): void => {
 export const make = (client: SqlClient.SqlClient) => {
   const raw = client.withoutTransforms()
   const pool = pools.get(client)
-  return <A extends object>(strings: TemplateStringsArray, ...args: Array<unknown>): Effect.Effect<ReadonlyArray<A>, SqlError> => {
-    const statement = raw<A>(strings, ...args)
-    return pool === undefined ? statement : Effect.flatMap(
+  return <A extends object>(strings: TemplateStringsArray, ...args: Array<unknown>): Effect.Effect<ReadonlyArray<A>, SqlError> =>
+    pool === undefined ? raw<A>(strings, ...args) : Effect.flatMap(
       Effect.serviceOption(SqlClient.TransactionConnection),
-      (transaction) => Option.isSome(transaction) ? statement : send(pool, statement)
+      (transaction) =>
+        Option.isSome(transaction)
+          ? raw<A>(strings, ...args)
+          : args.every(isPlainValue)
+          ? send(pool, textOf(strings), args)
+          : Effect.suspend(() => send(pool, ...raw<A>(strings, ...args).compile()))
     )
-  }
 }
 
-const send = <A extends object>(pool: pg.Pool, statement: Statement.Statement<A>) =>
+// What @effect/sql binds as a parameter as it is; anything else (fragments, helpers) it compiles.
+const isPlainValue = (value: unknown) =>
+  value === null || typeof value !== "object" || value instanceof Date || value instanceof Uint8Array
+
+const texts = new WeakMap<TemplateStringsArray, string>()
+const textOf = (strings: TemplateStringsArray) => {
+  let text = texts.get(strings)
+  if (text === undefined) {
+    text = strings.reduce((sql, part, i) => `${sql}$${i}${part}`)
+    texts.set(strings, text)
+  }
+  return text
+}
+
+const send = <A extends object>(pool: pg.Pool, text: string, params: ReadonlyArray<unknown>) =>
   Effect.async<ReadonlyArray<A>, SqlError>((resume) => {
-    const [text, params] = statement.compile()
     pool.query(text, params as Array<unknown>, (cause, result) => {
       resume(
         cause
