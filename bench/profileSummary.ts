@@ -3,8 +3,9 @@
  *
  * Summarises a V8 CPU profile (from bench/putCost.ts --profile, or node
  * --cpu-prof): self time by owner (this library, pg, @effect/sql, Effect's
- * runtime, Node itself, GC, idle), the top frames by self time and by
- * inclusive time (each sample counted once per function on its stack).
+ * runtime, Node itself, GC, idle), inclusive time by file of this library
+ * and of the packages (each sample counted once per file on its stack), and
+ * the top frames by self time and by inclusive time (once per function).
  * `--per N` also prints every figure in µs per unit of work (N writes).
  */
 import * as fs from "node:fs"
@@ -60,8 +61,14 @@ const frameKey = (node: Node) => {
   return `${functionName || "(anonymous)"} ${short}${url ? `:${lineNumber + 1}` : ""}`
 }
 
+const fileOf = (url: string) =>
+  url.includes("node_modules/")
+    ? url.replace(/^.*node_modules\//, "")
+    : url.replace(/^.*\/(src|bench)\//, "$1/").replace(/^file:\/\//, "")
+
 const self = new Map<string, number>()
 const inclusive = new Map<string, number>()
+const files = new Map<string, number>()
 const owners = new Map<string, number>()
 let total = 0
 profile.samples.forEach((sample, i) => {
@@ -73,7 +80,13 @@ profile.samples.forEach((sample, i) => {
   owners.set(who, (owners.get(who) ?? 0) + delta)
   const seen = new Set<string>()
   for (let id: number | undefined = sample; id !== undefined; id = parent.get(id)) {
-    const key = frameKey(byId.get(id)!)
+    const node = byId.get(id)!
+    const key = frameKey(node)
+    const inFile = `file ${fileOf(node.callFrame.url)}`
+    if (node.callFrame.url !== "" && !node.callFrame.url.startsWith("node:") && !seen.has(inFile)) {
+      seen.add(inFile)
+      files.set(inFile, (files.get(inFile) ?? 0) + delta)
+    }
     if (seen.has(key)) continue
     seen.add(key)
     inclusive.set(key, (inclusive.get(key) ?? 0) + delta)
@@ -95,5 +108,6 @@ const table = (title: string, entries: Iterable<[string, number]>, limit: number
 
 process.stdout.write(`${file}: ${(total / 1000).toFixed(0)} ms sampled, ${(busy / 1000).toFixed(0)} ms busy (not idle)\n`)
 table("Self time by owner", [...owners].filter(([who]) => who !== "idle"), 20)
+table("Inclusive time by file", [...files].map(([key, micros]) => [key.slice(5), micros] as [string, number]), top)
 table("Top frames by self time", [...self].filter(([key]) => !key.startsWith("(idle)")), top)
 table("Top frames by inclusive time", [...inclusive].filter(([key]) => !key.startsWith("(root)") && !key.startsWith("(idle)")), top)
