@@ -14,14 +14,12 @@
  * - `copy via temp`: `COPY` into temporary tables, then one `INSERT ... SELECT`
  *   into each table.
  *
- * pg-copy-streams is not installed: COPY's data goes through pg's own copy-in
- * messages (a submittable query, the hook pg-copy-streams uses), in chunks of
- * 64 kB built as the rows are read, so the client never holds the whole
- * import as text.
+ * COPY's data goes through bench/copyIn.ts (pg's own copy-in messages).
  */
 import { randomUUID } from "node:crypto"
 import * as Documents from "../src/Documents.js"
 import pg from "pg"
+import { copyIn } from "./copyIn.js"
 import { withServer } from "./server.js"
 import { documentsRuntime, median, withStores } from "./stores.js"
 
@@ -55,43 +53,6 @@ const rowsOf = (label: string): Rows => {
   }
   return rows
 }
-
-/** `COPY ... FROM STDIN` of text-format lines (the values here need no escaping), sent in 64 kB chunks. */
-class CopyIn {
-  private error: Error | undefined
-  constructor(
-    readonly text: string,
-    private readonly lines: () => Iterable<string>,
-    private readonly done: (error: Error | undefined) => void
-  ) {}
-  submit(connection: { query: (text: string) => void }) {
-    connection.query(this.text)
-  }
-  handleCopyInResponse(connection: { sendCopyFromChunk: (chunk: Buffer) => void; endCopyFrom: () => void }) {
-    let chunk = ""
-    for (const line of this.lines()) {
-      chunk += line
-      if (chunk.length >= 65_536) {
-        connection.sendCopyFromChunk(Buffer.from(chunk))
-        chunk = ""
-      }
-    }
-    if (chunk.length > 0) connection.sendCopyFromChunk(Buffer.from(chunk))
-    connection.endCopyFrom()
-  }
-  handleCommandComplete() {}
-  handleError(error: Error) {
-    this.error = error
-  }
-  handleReadyForQuery() {
-    this.done(this.error)
-  }
-}
-
-const copyIn = (client: pg.Client, text: string, lines: () => Iterable<string>) =>
-  new Promise<void>((resolve, reject) => {
-    client.query(new CopyIn(text, lines, (error) => error ? reject(error) : resolve()) as unknown as pg.QueryConfig)
-  })
 
 function* fileLines(rows: Rows) {
   for (const [id, workspace, name, key] of rows.files) yield `${id}\t${workspace}\tinput\t${name}\t${key}\n`
