@@ -49,6 +49,10 @@ export const make = (client: SqlClient.SqlClient) => {
     )
 }
 
+/** What the direct path sends for a template of plain values: its text and parameters (for the tests). */
+export const compiled = (strings: TemplateStringsArray, args: ReadonlyArray<unknown>): readonly [string, ReadonlyArray<unknown>] | undefined =>
+  args.every(isPlainValue) ? [textOf(strings), args] : undefined
+
 // What @effect/sql binds as a parameter as it is; anything else (fragments, helpers) it compiles.
 const isPlainValue = (value: unknown) =>
   value === null || typeof value !== "object" || value instanceof Date || value instanceof Uint8Array
