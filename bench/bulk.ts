@@ -5,7 +5,9 @@
  * - `Documents.putMany` into the database with the change-feed triggers
  *   against a bare `pg` multi-row INSERT (`INSERT ... SELECT FROM unnest`) of
  *   the same rows into an identical database without them;
- * - the trigger cost: that bare INSERT with the triggers against without.
+ * - the trigger cost: that bare INSERT with the triggers against without;
+ * - `putMany` against the fastest bare load measured (bench/bulkShapes.ts):
+ *   `COPY` of the same rows straight into the tables, without the triggers.
  *
  * Each side writes into a database of its own, so the three grow alike: the
  * version trigger's join reads `files`, and a database that also took the
@@ -14,7 +16,8 @@
 import { randomUUID } from "node:crypto"
 import pg from "pg"
 import * as Documents from "../src/Documents.js"
-import { documentsRuntime, sidesTable, withStores } from "./stores.js"
+import { copyIn } from "./copyIn.js"
+import { documentsRuntime, median, sidesTable, withStores } from "./stores.js"
 
 export interface BulkOptions {
   readonly serverUrl: string
@@ -27,6 +30,8 @@ export interface BulkRun {
   readonly service: number
   readonly bare: number
   readonly bareWithoutTriggers: number
+  /** `COPY` into the tables without the triggers. */
+  readonly copyWithoutTriggers: number
 }
 
 export interface BulkResult {
@@ -79,6 +84,18 @@ const batch = (label: string, versions: number): Batch => {
   }
 }
 
+/** One transaction, two COPYs straight into the tables. */
+const bareCopy = async (client: pg.Client, rows: Batch) => {
+  const lines = (columns: ReadonlyArray<ReadonlyArray<unknown>>, fixed: (i: number) => string) =>
+    function*() {
+      for (let i = 0; i < columns[0]!.length; i++) yield `${fixed(i)}${columns.map((column) => column[i]).join("\t")}\n`
+    }
+  await client.query("BEGIN")
+  await copyIn(client, "COPY files (kind, id, workspace_id, name, name_key) FROM STDIN", lines(rows.files, () => "input\t"))
+  await copyIn(client, "COPY file_versions (id, file_id, version_no, storage_key, byte_size) FROM STDIN", lines(rows.versions, () => ""))
+  await client.query("COMMIT")
+}
+
 /** One transaction, two multi-row INSERTs. */
 const bareInsert = async (client: pg.Client, rows: Batch) => {
   await client.query("BEGIN")
@@ -97,27 +114,33 @@ const bareInsert = async (client: pg.Client, rows: Batch) => {
 }
 
 export const runBulkBench = (options: BulkOptions): Promise<BulkResult> =>
-  withStores(options.serverUrl, "bench_bulk_service", ({ withTriggers: serviceStore }) =>
-    withStores(options.serverUrl, "bench_bulk", (stores) => measure(options, serviceStore, stores))
+  withStores(options.serverUrl, "bench_bulk_service", ({ withTriggers: serviceStore, withoutTriggers: copyStore }) =>
+    withStores(options.serverUrl, "bench_bulk", (stores) => measure(options, serviceStore, copyStore, stores))
   )
 
 const measure = async (
   options: BulkOptions,
   serviceStore: string,
+  copyStore: string,
   { withTriggers, withoutTriggers }: { readonly withTriggers: string; readonly withoutTriggers: string }
 ): Promise<BulkResult> => {
   const { log, versions } = options
   const runtime = documentsRuntime(serviceStore, 2)
-  const clients = [new pg.Client({ connectionString: withTriggers }), new pg.Client({ connectionString: withoutTriggers })] as const
+  const clients = [
+    new pg.Client({ connectionString: withTriggers }),
+    new pg.Client({ connectionString: withoutTriggers }),
+    new pg.Client({ connectionString: copyStore })
+  ] as const
   try {
     await Promise.all(clients.map((client) => client.connect()))
     const documents = await runtime.runPromise(Documents.Documents)
     const sides: Record<Side, (rows: Batch) => Promise<unknown>> = {
       service: (rows) => runtime.runPromise(documents.putMany(rows.requests)),
       bare: (rows) => bareInsert(clients[0], rows),
-      bareWithoutTriggers: (rows) => bareInsert(clients[1], rows)
+      bareWithoutTriggers: (rows) => bareInsert(clients[1], rows),
+      copyWithoutTriggers: (rows) => bareCopy(clients[2], rows)
     }
-    const order: ReadonlyArray<Side> = ["service", "bare", "bareWithoutTriggers"]
+    const order: ReadonlyArray<Side> = ["service", "bare", "bareWithoutTriggers", "copyWithoutTriggers"]
     const timed = async (side: Side, rows: Batch) => {
       const started = performance.now()
       await sides[side](rows)
@@ -126,7 +149,7 @@ const measure = async (
     for (const side of order) await timed(side, batch(`warm-${side}`, Math.min(versions, 5_000)))
     const runs: Array<BulkRun> = []
     for (let run = 0; run < options.runs; run++) {
-      const rotated = [...order.slice(run % 3), ...order.slice(0, run % 3)]
+      const rotated = [...order.slice(run % order.length), ...order.slice(0, run % order.length)]
       const result = {} as Record<Side, number>
       for (const side of rotated) {
         const rows = batch(`run${run}-${side}`, versions)
@@ -135,7 +158,8 @@ const measure = async (
       runs.push(result)
       log(
         `bulk run ${run + 1}: putMany ${result.service.toFixed(0)} versions/s, bare INSERT ${result.bare.toFixed(0)}/s, ` +
-          `bare INSERT without change-feed triggers ${result.bareWithoutTriggers.toFixed(0)}/s`
+          `bare INSERT without change-feed triggers ${result.bareWithoutTriggers.toFixed(0)}/s, ` +
+          `COPY without change-feed triggers ${result.copyWithoutTriggers.toFixed(0)}/s`
       )
     }
     return { versions, documents: Math.ceil(versions / 2), runs }
@@ -147,6 +171,7 @@ const measure = async (
 
 export const serviceRatio = (run: BulkRun) => run.service / run.bareWithoutTriggers
 export const triggerRatio = (run: BulkRun) => run.bare / run.bareWithoutTriggers
+export const copyRatio = (run: BulkRun) => run.service / run.copyWithoutTriggers
 
 export const formatBulk = (result: BulkResult) =>
   [
@@ -164,5 +189,15 @@ export const formatBulk = (result: BulkResult) =>
       result.runs,
       serviceRatio,
       triggerRatio
-    )
+    ),
+    "",
+    "Against the fastest bare load (bench/bulkShapes.ts measured COPY, unnest and COPY via temporary tables): " +
+    "`COPY` of the same rows straight into `files` and `file_versions`, one transaction, into a database without " +
+    "the change-feed triggers (text format, sent through pg's copy-in messages in 64 kB chunks).",
+    "",
+    "| run | putMany, versions/s | COPY without change-feed triggers, versions/s | putMany / COPY (target >= 0.85) |",
+    "| ---: | ---: | ---: | ---: |",
+    ...result.runs.map((run, i) => `| ${i + 1} | ${run.service.toFixed(0)} | ${run.copyWithoutTriggers.toFixed(0)} | ${copyRatio(run).toFixed(2)} |`),
+    `| **median** | ${median(result.runs.map((r) => r.service)).toFixed(0)} | ` +
+    `${median(result.runs.map((r) => r.copyWithoutTriggers)).toFixed(0)} | ${median(result.runs.map(copyRatio)).toFixed(2)} |`
   ].join("\n")

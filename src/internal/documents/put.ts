@@ -6,7 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Written } from "../../Documents.js"
 import * as NameKey from "../../NameKey.js"
-import { contentTypeOf, keyLock, keySource, type Put, runOf, sourceOf } from "./keys.js"
+import { contentTypeOf, keyLockClass, keySource, type Put, runOf, sourceOf } from "./keys.js"
 import { raceOnVersionId, replayConflict, type StoredTarget } from "./replay.js"
 import { decodeVersion, documentRow, type Store } from "./store.js"
 import * as WrittenRow from "./writtenRow.js"
@@ -26,7 +26,7 @@ const replay = (store: Store, request: Put, versionId: string, contentType: stri
 
 const write = (store: Store, request: Put) =>
   Effect.gen(function*() {
-    const { direct, sql } = store
+    const { direct } = store
     const contentType = contentTypeOf(request)
     const versionId = request.version.id ?? randomUUID()
     if (request.version.id !== undefined) {
@@ -41,9 +41,12 @@ const write = (store: Store, request: Put) =>
     // queue on its lock, then on the row the upsert creates or locks: version numbers have no gaps.
     // next_version_no() runs after the lock is held and reads with a snapshot of its own (0007), so it
     // sees the previous holder's version.
+    // keyLock's expression written out: with plain values only, the statement's text is compiled once
+    // (internal/pg/directStatement.ts).
     const [row] = yield* direct<WrittenRow.Row>`
       WITH key_lock AS (
-        SELECT ${keyLock(sql, sql`${request.workspaceId}::uuid`, sql`${request.kind}::text`, sql`${nameKey}::text`)}
+        SELECT pg_advisory_xact_lock(${keyLockClass},
+          hashtext(${request.workspaceId}::uuid::text || '/' || ${request.kind}::text || '/' || ${nameKey}::text))
       ), document AS (
         INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
         SELECT ${newId}::uuid, ${request.workspaceId}::uuid, ${request.kind}, ${request.name}, ${nameKey},

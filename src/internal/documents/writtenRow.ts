@@ -34,28 +34,37 @@ export interface Row {
   readonly version_created_at: Date
 }
 
-export const document = (row: Row): Document =>
-  new Document({
-    id: row.id as DocumentId,
-    workspaceId: row.workspace_id as WorkspaceId,
-    kind: row.kind as Kind,
-    name: row.name,
-    nameKey: row.name_key,
-    sourceDocumentId: row.source_file_id as DocumentId | null,
-    runId: row.run_id as RunId | null,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at
-  }, true)
+// What `new Document(props, true)` and `new Version(props, true)` build (own properties in field order,
+// the class's prototype), without the class constructor's copying and default-merging, the largest part
+// of building the result (bench/putCost.ts, docs/scaling.md).
+type DocumentFields = { -readonly [K in keyof Document]: Document[K] }
+function BuiltDocument(this: DocumentFields, row: Row) {
+  this.id = row.id as DocumentId
+  this.workspaceId = row.workspace_id as WorkspaceId
+  this.kind = row.kind as Kind
+  this.name = row.name
+  this.nameKey = row.name_key
+  this.sourceDocumentId = row.source_file_id as DocumentId | null
+  this.runId = row.run_id as RunId | null
+  this.createdAt = row.created_at
+  this.updatedAt = row.updated_at
+}
+BuiltDocument.prototype = Document.prototype
 
-export const version = (row: Row): Version =>
-  new Version({
-    id: row.version_id as VersionId,
-    documentId: row.id as DocumentId,
-    versionNo: row.version_no,
-    storageKey: row.storage_key,
-    storageVersionId: row.storage_version_id,
-    contentType: row.content_type,
-    byteSize: row.byte_size,
-    sha256: row.sha256,
-    createdAt: row.version_created_at
-  }, true)
+type VersionFields = { -readonly [K in keyof Version]: Version[K] }
+function BuiltVersion(this: VersionFields, row: Row) {
+  this.id = row.version_id as VersionId
+  this.documentId = row.id as DocumentId
+  this.versionNo = row.version_no
+  this.storageKey = row.storage_key
+  this.storageVersionId = row.storage_version_id
+  this.contentType = row.content_type
+  this.byteSize = row.byte_size
+  this.sha256 = row.sha256
+  this.createdAt = row.version_created_at
+}
+BuiltVersion.prototype = Version.prototype
+
+export const document = (row: Row): Document => new (BuiltDocument as unknown as new(row: Row) => Document)(row)
+
+export const version = (row: Row): Version => new (BuiltVersion as unknown as new(row: Row) => Version)(row)

@@ -13,10 +13,15 @@
  * stops the wait, not the statement (`@effect/sql` would also cancel it on
  * the server): a write may commit after its caller gave up, as it may anyway
  * when a cancel arrives late.
+ *
+ * A statement whose interpolations are all plain values (no fragments or
+ * helpers) compiles to its strings joined by `$1`, `$2`, ..., as `@effect/sql`
+ * compiles it: that text is kept per call site (the template's strings
+ * array), and the values are sent as they are, so the hot path builds no
+ * statement object at all (docs/scaling.md).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { SqlError } from "@effect/sql/SqlError"
-import type * as Statement from "@effect/sql/Statement"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type pg from "pg"
@@ -34,18 +39,41 @@ export type Template = <A extends object>(
 export const make = (client: SqlClient.SqlClient): Effect.Effect<Template> =>
   Effect.map(Pool.of(client), (pool): Template => {
     const raw = client.withoutTransforms()
-    return <A extends object>(strings: TemplateStringsArray, ...args: Array<unknown>) => {
-      const statement = raw<A>(strings, ...args)
-      return Option.isNone(pool) ? statement : Effect.flatMap(
+    if (Option.isNone(pool)) return raw
+    return <A extends object>(strings: TemplateStringsArray, ...args: Array<unknown>) =>
+      Effect.flatMap(
         Effect.serviceOption(SqlClient.TransactionConnection),
-        (transaction) => Option.isSome(transaction) ? statement : send(pool.value, statement)
+        (transaction) =>
+          Option.isSome(transaction)
+            ? raw<A>(strings, ...args)
+            : args.every(isPlainValue)
+            ? send<A>(pool.value, textOf(strings), args)
+            : Effect.suspend(() => send<A>(pool.value, ...raw<A>(strings, ...args).compile()))
       )
-    }
   })
 
-const send = <A extends object>(pool: pg.Pool, statement: Statement.Statement<A>) =>
+/** What the direct path sends for a template of plain values: its text and parameters (for the tests). */
+export const compiled = (
+  strings: TemplateStringsArray,
+  args: ReadonlyArray<unknown>
+): readonly [string, ReadonlyArray<unknown>] | undefined => args.every(isPlainValue) ? [textOf(strings), args] : undefined
+
+// What @effect/sql binds as a parameter as it is; anything else (fragments, helpers) it compiles.
+const isPlainValue = (value: unknown) =>
+  value === null || typeof value !== "object" || value instanceof Date || value instanceof Uint8Array
+
+const texts = new WeakMap<TemplateStringsArray, string>()
+const textOf = (strings: TemplateStringsArray) => {
+  let text = texts.get(strings)
+  if (text === undefined) {
+    text = strings.reduce((sql, part, i) => `${sql}$${i}${part}`)
+    texts.set(strings, text)
+  }
+  return text
+}
+
+const send = <A extends object>(pool: pg.Pool, text: string, params: ReadonlyArray<unknown>) =>
   Effect.async<ReadonlyArray<A>, SqlError>((resume) => {
-    const [text, params] = statement.compile()
     pool.query(text, params as Array<unknown>, (cause, result) => {
       resume(
         cause

@@ -30,8 +30,10 @@ export const makeNotifier: Effect.Effect<{ readonly notify: Effect.Effect<void> 
     const pending = yield* Queue.sliding<void>(1)
     const dirty = yield* Ref.make(false)
     // A NOTIFY commits a transaction of its own; it is only a hint, so it need not wait for its WAL flush
-    // (with the default synchronous_commit each write would wait for a second flush).
-    const send = Effect.ignore(direct`SELECT set_config('synchronous_commit', 'off', true), pg_notify(${channel}, '1')`)
+    // (with the default synchronous_commit each write would wait for a second flush). The channel is written
+    // out: a statement without parameters goes by the simple protocol (one message instead of five, nothing
+    // for the server to parse, bind and describe).
+    const send = Effect.ignore(direct`SELECT set_config('synchronous_commit', 'off', true), pg_notify('docstore_document_changes', '1')`)
     const flush = Effect.flatMap(Ref.getAndSet(dirty, false), (wanted) => wanted ? send : Effect.void)
     // Once claimed, a hint is sent even while the scope closes.
     yield* Effect.uninterruptibleMask((restore) => Effect.zipRight(restore(Queue.take(pending)), flush)).pipe(
