@@ -29,10 +29,12 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Change } from "./Change.js"
 import { Kind } from "./Document.js"
-import { CursorExpired, DatabaseError, InvalidCursor, InvalidInput } from "./Errors.js"
+import { CursorExpired, DatabaseError, FeedDiverged, InvalidCursor, InvalidInput } from "./Errors.js"
 import { WorkspaceId } from "./Ids.js"
 import * as ChangeRow from "./internal/changeRow.js"
 import * as Cursor from "./internal/cursor.js"
+import * as FeedGuard from "./internal/feed/guard.js"
+import * as FeedMetrics from "./FeedMetrics.js"
 import { databaseError, pgCode } from "./internal/sqlError.js"
 import { decodeInput } from "./internal/validation.js"
 import * as Wakeup from "./internal/wakeup.js"
@@ -202,7 +204,7 @@ export class DocumentChanges extends Context.Tag("effect-docstore/DocumentChange
    * long as the stream is consumed. Database failures are retried with
    * backoff, resuming after the last delivered change.
    */
-  readonly stream: (request: StreamRequest) => Stream.Stream<FeedEvent, InvalidInput | InvalidCursor | CursorExpired>
+  readonly stream: (request: StreamRequest) => Stream.Stream<FeedEvent, InvalidInput | InvalidCursor | CursorExpired | FeedDiverged>
   /** The cursor of "now": streaming from it yields what commits from here on. */
   readonly currentCursor: Effect.Effect<string, DatabaseError>
   /** Deletes changes older than the given age and records the retention horizon. */
@@ -215,7 +217,7 @@ export class DocumentChanges extends Context.Tag("effect-docstore/DocumentChange
    */
   readonly consume: <E, R>(
     request: ConsumeRequest<E, R>
-  ) => Effect.Effect<never, InvalidInput | InvalidCursor | CursorExpired | LeaseLost | DatabaseError, R>
+  ) => Effect.Effect<never, InvalidInput | InvalidCursor | CursorExpired | FeedDiverged | LeaseLost | DatabaseError, R>
 }>() {}
 
 // ---------------------------------------------------------------------------
@@ -312,6 +314,7 @@ export const make = (options: Options = {}): Effect.Effect<
     // own workspace (with the workspace set) when the tail wakes it, instead of sharing the tail's reads.
     const isolated = (yield* TenantIsolation.TenantIsolation).enabled
     const isolation = TenantIsolation.scoping(sql, isolated)
+    const guard = FeedGuard.of(sql)
     const pollInterval = Duration.decode(options.pollInterval ?? Duration.millis(100))
     const batchSize = options.batchSize ?? 1000
     const heartbeatInterval = Duration.decode(options.heartbeatInterval ?? Duration.seconds(5))
@@ -471,7 +474,7 @@ export const make = (options: Options = {}): Effect.Effect<
         return yield* Either.mapLeft(Cursor.decode(from), (why) => new InvalidCursor({ message: `the cursor ${why}` }))
       })
 
-    const stream = (input: StreamRequest): Stream.Stream<FeedEvent, InvalidInput | InvalidCursor | CursorExpired> =>
+    const stream = (input: StreamRequest): Stream.Stream<FeedEvent, InvalidInput | InvalidCursor | CursorExpired | FeedDiverged> =>
       Stream.unwrapScoped(Effect.gen(function*() {
         const request = yield* decodeInput(StreamRequest)(input)
         if (isolated && request.workspaceId === undefined) return yield* workspaceRequired()
@@ -570,8 +573,12 @@ export const make = (options: Options = {}): Effect.Effect<
           return yield* deliverBatch(batch)
         })
 
+        // Each pull first asks the feed guard (cached: a clock read); a diverged feed fails the stream.
         return Stream.repeatEffectChunk(
-          Effect.suspend(() => live ? follow : catchUp).pipe(Effect.map(Chunk.unsafeFromArray))
+          Effect.zipRight(persistently(guard), Effect.suspend(() => live ? follow : catchUp)).pipe(
+            Effect.tap(FeedMetrics.delivered),
+            Effect.map(Chunk.unsafeFromArray)
+          )
         )
       }))
 
@@ -701,11 +708,12 @@ export const make = (options: Options = {}): Effect.Effect<
           Effect.retry({
             schedule: retrySchedule,
             while: (error) =>
-              !(error instanceof InvalidCursor || error instanceof CursorExpired || error instanceof LeaseLost ||
+              !(error instanceof InvalidCursor || error instanceof CursorExpired || error instanceof FeedDiverged ||
+                error instanceof LeaseLost ||
                 (error instanceof DatabaseError && readOnlyServer.has(error)))
           }),
           Effect.zipRight(Effect.never)
-        ) as Effect.Effect<never, InvalidCursor | CursorExpired | LeaseLost | DatabaseError, R>
+        ) as Effect.Effect<never, InvalidCursor | CursorExpired | FeedDiverged | LeaseLost | DatabaseError, R>
       })
 
     return { stream, currentCursor, prune, consume } as Context.Tag.Service<DocumentChanges>

@@ -20,10 +20,11 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as ContentType from "./ContentType.js"
 import { Document, Kind } from "./Document.js"
-import { Conflict, DatabaseError, DocumentNotFound, InvalidInput, VersionNotFound } from "./Errors.js"
+import { Conflict, DatabaseError, DocumentNotFound, type FeedDiverged, InvalidInput, VersionNotFound } from "./Errors.js"
 import { DocumentId, ExportJobId, RunId, VersionId, WorkspaceId } from "./Ids.js"
 import * as Cursor from "./internal/cursor.js"
 import * as DirectStatement from "./internal/directStatement.js"
+import * as FeedGuard from "./internal/feed/guard.js"
 import * as PageToken from "./internal/pageToken.js"
 import { databaseError, pgCode } from "./internal/sqlError.js"
 import { decodeInput } from "./internal/validation.js"
@@ -240,7 +241,7 @@ export class Documents extends Context.Tag("effect-docstore/Documents")<Document
   /** Writes the first or next version of the document the request's kind and key name. */
   readonly put: (request: PutRequest) => Effect.Effect<
     Written,
-    InvalidInput | DocumentNotFound | Conflict | DatabaseError
+    InvalidInput | DocumentNotFound | Conflict | DatabaseError | FeedDiverged
   >
   /**
    * Writes many versions (of new or existing documents, in any workspaces) in
@@ -249,13 +250,13 @@ export class Documents extends Context.Tag("effect-docstore/Documents")<Document
    */
   readonly putMany: (requests: ReadonlyArray<PutRequest>) => Effect.Effect<
     ReadonlyArray<Imported>,
-    InvalidInput | DocumentNotFound | Conflict | DatabaseError
+    InvalidInput | DocumentNotFound | Conflict | DatabaseError | FeedDiverged
   >
   readonly get: (ref: DocumentRef) => Effect.Effect<Document, InvalidInput | DocumentNotFound | DatabaseError>
   readonly find: (request: FindRequest) => Effect.Effect<Document, InvalidInput | DocumentNotFound | DatabaseError>
   readonly list: (request: ListRequest) => Effect.Effect<Page, InvalidInput | DatabaseError>
   /** Deletes the document and its versions; its changes stay in the log. */
-  readonly delete: (ref: DocumentRef) => Effect.Effect<void, InvalidInput | DocumentNotFound | DatabaseError>
+  readonly delete: (ref: DocumentRef) => Effect.Effect<void, InvalidInput | DocumentNotFound | DatabaseError | FeedDiverged>
   /** Every version, oldest first. */
   readonly versions: (
     ref: DocumentRef
@@ -390,6 +391,8 @@ export const make = Effect.gen(function*() {
   const isolation = TenantIsolation.scoping(sql, (yield* TenantIsolation.TenantIsolation).enabled)
   // After each commit, a hint for change-feed tails in this and other processes.
   const wakeup = yield* Wakeup.makeNotifier
+  // Writes fail with FeedDiverged on a database copied into another cluster (src/FeedGuard.ts); cached.
+  const guard = FeedGuard.of(sql)
 
   /**
    * The lock `put` and `delete` take on a document's key before they write. A transaction gets the id
@@ -750,12 +753,12 @@ export const make = Effect.gen(function*() {
     )
 
   return Documents.of({
-    put: (request) => boundary(put(request)),
-    putMany: (requests) => boundary(putMany(requests)),
+    put: (request) => boundary(Effect.zipRight(guard, put(request))),
+    putMany: (requests) => boundary(Effect.zipRight(guard, putMany(requests))),
     get: (ref) => boundary(get(ref)),
     find: (request) => boundary(find(request)),
     list: (request) => boundary(list(request)),
-    delete: (ref) => boundary(delete_(ref)),
+    delete: (ref) => boundary(Effect.zipRight(guard, delete_(ref))),
     versions: (ref) => boundary(versions(ref)),
     version: (ref) => boundary(version(ref)),
     latestVersion: (ref) => boundary(latestVersion(ref))

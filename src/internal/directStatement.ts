@@ -28,6 +28,9 @@ export const register = (client: SqlClient.SqlClient, pool: pg.Pool): void => {
   pools.set(client, pool)
 }
 
+/** The pool `Database.layer` built `client` on (the feed guard re-checks when it opens a connection). */
+export const poolOf = (client: SqlClient.SqlClient): pg.Pool | undefined => pools.get(client)
+
 /** A template for statements of `client`, without its column renaming. */
 export const make = (client: SqlClient.SqlClient) => {
   const raw = client.withoutTransforms()
