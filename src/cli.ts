@@ -21,6 +21,9 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as Consumers from "./cli/consumers.js"
+import * as Health from "./cli/health.js"
+import * as RepairFeed from "./cli/repairFeed.js"
 import * as Database from "./Database.js"
 import * as DocumentChanges from "./DocumentChanges.js"
 import * as Documents from "./Documents.js"
@@ -315,7 +318,7 @@ const demo = Command.make("demo", { json }, (options) => runDemo({ json: options
 
 const docstore = Command.make("docstore").pipe(
   Command.withDescription("A PostgreSQL-backed document store for Effect backends."),
-  Command.withSubcommands([migrate, put, ls, show, versions, changes, prune, demo])
+  Command.withSubcommands([migrate, put, ls, show, versions, changes, prune, demo, Health.command, Consumers.command, RepairFeed.command])
 )
 
 const cli = Command.run(docstore, { name: "docstore", version: "0.1.0" })
