@@ -21,6 +21,8 @@
  *   identity is recorded and the feed goes on.
  * - `Healthy`: same cluster, positions below the counter (also after a
  *   physical restore or a standby's promotion: same history).
+ * - `Unchecked`: the database has not run migration 0011 yet (a library
+ *   deployed before its migration): nothing is refused, as before the guard.
  *
  * @since 0.1.0
  */

@@ -15,7 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
-import type { DatabaseError } from "./Errors.js"
+import { DatabaseError } from "./Errors.js"
 import * as FeedMetrics from "./FeedMetrics.js"
 import * as Cursor from "./internal/cursor.js"
 import * as Consumers from "./internal/feed/consumers.js"
@@ -135,7 +135,11 @@ const problemsOf = (health: Omit<Health, "healthy" | "problems">, thresholds: Th
 export const health = (thresholds: Thresholds = {}): Effect.Effect<Health, DatabaseError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    const found = yield* Guard.facts
+    const found = yield* Effect.catchIf(
+      Guard.facts,
+      Guard.notInstalled,
+      () => new DatabaseError({ message: "the feed's health needs migration 0011 (the feed guard): run docstore migrate" })
+    )
     const verdict = Guard.judge(found.facts, found.checkpoints)
     const head = yield* Effect.orDie(decodeHead(
       yield* sql`SELECT id, tx_id::text AS tx_id, changed_at FROM document_changes ORDER BY tx_id DESC, id DESC LIMIT 1`

@@ -15,19 +15,20 @@ import * as Database from "../src/Database.js"
 import * as DocumentChanges from "../src/DocumentChanges.js"
 import * as Documents from "../src/Documents.js"
 import * as FeedGuard from "../src/FeedGuard.js"
+import { migrations as shippedMigrations } from "../migrations/index.js"
 import * as Migrations from "../src/Migrations.js"
 import * as Cluster from "./support/cluster.js"
 import { createDatabase } from "./support/Database.js"
 
-const storeLayer = (url: string) =>
-  Layer.mergeAll(Documents.layer, DocumentChanges.layer({ wakeups: false })).pipe(
+const storeLayer = (url: string, options: DocumentChanges.Options = {}) =>
+  Layer.mergeAll(Documents.layer, DocumentChanges.layer({ wakeups: false, ...options })).pipe(
     Layer.provideMerge(Database.layer({ url: Redacted.make(url), maxConnections: 8 }))
   )
 
 const migrate = Migrations.run().pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Warning)))
 
-const store = async (url: string) => {
-  const runtime = ManagedRuntime.make(storeLayer(url))
+const store = async (url: string, options: DocumentChanges.Options = {}) => {
+  const runtime = ManagedRuntime.make(storeLayer(url, options))
   await runtime.runPromise(migrate)
   return runtime
 }
@@ -123,6 +124,28 @@ afterAll(async () => {
   await Promise.all(clusters.map((cluster) => cluster.stop()))
 })
 
+// One fresh cluster for the logical copies, with the run's server's credentials, so that a copy can
+// be reached by its source's URL with only the port changed.
+let copies: Promise<Cluster.Cluster> | undefined
+const copyTarget = async (sourceUrl: string) => {
+  copies ??= Cluster.start().then(async (cluster) => {
+    clusters.push(cluster)
+    const password = decodeURIComponent(new URL(sourceUrl).password)
+    await Cluster.query(cluster.url, `ALTER ROLE postgres PASSWORD ${pg.escapeLiteral(password)}`)
+    return cluster
+  })
+  const cluster = await copies
+  const url = new URL(sourceUrl)
+  url.port = new URL(cluster.url).port
+  const admin = new URL(url)
+  admin.pathname = "/postgres"
+  await Cluster.query(admin.toString(), `CREATE DATABASE ${pg.escapeIdentifier(url.pathname.slice(1))}`)
+  const migrated = ManagedRuntime.make(Database.layer({ url: Redacted.make(url.toString()) }))
+  await migrated.runPromise(migrate)
+  await migrated.dispose()
+  return url.toString()
+}
+
 describe("FeedGuard", () => {
   it("a logical copy into a fresh cluster: a naive reader misses new changes, the guard fails writes and streams with FeedDiverged, repair starts a new epoch", async () => {
     const sourceUrl = await createDatabase("guard")
@@ -143,24 +166,22 @@ describe("FeedGuard", () => {
     await source.dispose()
     const sourceOrder = await feedOrder(sourceUrl)
 
-    const cluster = await Cluster.start()
-    clusters.push(cluster)
-    const target = ManagedRuntime.make(storeLayer(cluster.url))
-    await target.runPromise(migrate)
-    await logicalCopy(sourceUrl, cluster.url)
-    const [{ xmax }] = await Cluster.query<{ xmax: string }>(cluster.url, "SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xmax")
+    const targetUrl = await copyTarget(sourceUrl)
+    const target = ManagedRuntime.make(storeLayer(targetUrl))
+    await logicalCopy(sourceUrl, targetUrl)
+    const [{ xmax }] = await Cluster.query<{ xmax: string }>(targetUrl, "SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xmax")
     expect(BigInt(xmax)).toBeLessThan(lastChange.txId)
 
     // Without the guard: a change written now gets a lower transaction id than the history, and a reader
     // positioned at the end of the history (the feed's own read rule) never sees it.
     const rawDocument = randomUUID()
     await Cluster.query(
-      cluster.url,
+      targetUrl,
       "INSERT INTO files (id, workspace_id, kind, name, name_key) VALUES ($1, $2, 'input', 'raw.pdf', 'raw.pdf')",
       [rawDocument, workspaceId]
     )
     const [naive] = await Cluster.query<{ seen: string; stored: string }>(
-      cluster.url,
+      targetUrl,
       `SELECT count(*) FILTER (WHERE (tx_id, id) > ($1::xid8, $2) AND tx_id < pg_snapshot_xmin(pg_current_snapshot()))::text AS seen,
               count(*)::text AS stored
        FROM document_changes WHERE document_id = $3`,
@@ -175,7 +196,7 @@ describe("FeedGuard", () => {
       documents.put({ kind: "input", workspaceId, name: "after.pdf", version: { storageKey: "k", byteSize: 1 } }))))
     expect(refused).toMatchObject({ _tag: "FeedDiverged", serverNextTxId: expect.any(String) })
     expect(refused.message).toMatch(/repair-feed/)
-    expect(await Cluster.query(cluster.url, "SELECT 1 FROM files WHERE name = 'after.pdf'")).toEqual([])
+    expect(await Cluster.query(targetUrl, "SELECT 1 FROM files WHERE name = 'after.pdf'")).toEqual([])
     expect(await streamFailure(target, history.cursor)).toMatchObject({ _tag: "FeedDiverged" })
     expect(await streamFailure(target, "beginning")).toMatchObject({ _tag: "FeedDiverged" })
 
@@ -184,8 +205,8 @@ describe("FeedGuard", () => {
     expect(repaired).toMatchObject({ repaired: true, restamped: 41 })
     expect(repaired.epoch).not.toBe(repaired.previousEpoch)
     expect((await target.runPromise(FeedGuard.verdict))._tag).toBe("Healthy")
-    expect(await feedOrder(cluster.url)).toEqual([`${rawDocument} created`, ...sourceOrder])
-    const [files] = await Cluster.query<{ n: string }>(cluster.url, "SELECT count(*)::text AS n FROM files")
+    expect(await feedOrder(targetUrl)).toEqual([`${rawDocument} created`, ...sourceOrder])
+    const [files] = await Cluster.query<{ n: string }>(targetUrl, "SELECT count(*)::text AS n FROM files")
     expect(files!.n).toBe("21")
 
     // Old cursors, and the consumer's checkpoint, get CursorExpired { reason: "epoch" }.
@@ -207,6 +228,40 @@ describe("FeedGuard", () => {
     await target.dispose()
   })
 
+  it("a database swapped under a running process's URL for a logical copy: once the pool reconnects, the live stream and writes fail with FeedDiverged", async () => {
+    const sourceUrl = await createDatabase("guard")
+    const proxy = await Cluster.switchingProxy(sourceUrl)
+    const runtime = await store(proxy.url(sourceUrl), { heartbeatInterval: "200 millis" })
+    const workspaceId = randomUUID()
+    await burnTransactionIds(sourceUrl, 3000)
+    await putInputs(runtime, workspaceId, 5, "before")
+    let caughtUp = false
+    const live = runtime.runFork(Effect.flatMap(DocumentChanges.DocumentChanges, (feed) =>
+      feed.stream({ from: "beginning" }).pipe(
+        Stream.tap((event) => Effect.sync(() => (caughtUp ||= event._tag === "CaughtUp"))),
+        Stream.runDrain,
+        Effect.flip
+      )))
+    await Cluster.until(async () => caughtUp, "the stream to catch up")
+
+    // The copy: a database of the same name, with the same credentials, on a fresh cluster.
+    const targetUrl = await copyTarget(sourceUrl)
+    await logicalCopy(sourceUrl, targetUrl)
+    proxy.switchTo(targetUrl)
+
+    expect(await runtime.runPromise(Fiber.join(live))).toMatchObject({ _tag: "FeedDiverged" })
+    // A pooled connection that died with the switch may fail one write first.
+    const put = Effect.flatMap(Documents.Documents, (documents) =>
+      documents.put({ kind: "input", workspaceId, name: "after.pdf", version: { storageKey: "k", byteSize: 1 } }))
+    const refused = await runtime.runPromise(put.pipe(
+      Effect.retry({ times: 3, while: (error) => error._tag === "DatabaseError" }),
+      Effect.flip
+    ))
+    expect(refused).toMatchObject({ _tag: "FeedDiverged" })
+    await runtime.dispose()
+    await proxy.close()
+  })
+
   it("a changed cluster identity with every position below the counter (pg_upgrade) is adopted: nothing is refused", async () => {
     const url = await createDatabase("guard")
     const runtime = await store(url)
@@ -224,6 +279,18 @@ describe("FeedGuard", () => {
     await putInputs(runtime, workspaceId, 1, "later")
     // A healthy feed is not repaired without force.
     expect(await runtime.runPromise(FeedGuard.repair())).toMatchObject({ repaired: false, restamped: 0 })
+    await runtime.dispose()
+  })
+
+  it("a database that has not run migration 0011 yet is Unchecked: nothing is refused, then migrate installs the guard", async () => {
+    const url = await createDatabase("guard")
+    const runtime = ManagedRuntime.make(storeLayer(url))
+    const { "0011_feed_identity": _, ...before0011 } = shippedMigrations
+    await runtime.runPromise(Migrations.run({ migrations: before0011 }).pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.Warning))))
+    expect(await runtime.runPromise(FeedGuard.verdict)).toMatchObject({ _tag: "Unchecked" })
+    await putInputs(runtime, randomUUID(), 1, "early")
+    await runtime.runPromise(migrate)
+    expect((await runtime.runPromise(FeedGuard.verdict))._tag).toBe("Healthy")
     await runtime.dispose()
   })
 

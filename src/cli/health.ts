@@ -30,6 +30,8 @@ export const verdictRecord = (verdict: FeedGuard.Verdict) =>
     }
     : verdict._tag === "Adopted"
     ? { verdict: "Adopted", cluster: verdict.cluster, previousCluster: verdict.previousCluster }
+    : verdict._tag === "Unchecked"
+    ? { verdict: "Unchecked", reason: verdict.reason }
     : { verdict: "Healthy", cluster: verdict.cluster }
 
 const healthRecord = (health: FeedHealth.Health) => ({

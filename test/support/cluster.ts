@@ -104,3 +104,50 @@ export const until = async (condition: () => Promise<boolean>, what: string, tim
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
+
+export interface SwitchingProxy {
+  /** The same URL (credentials, database) through the proxy. */
+  readonly url: (databaseUrl: string) => string
+  /** From now on forwards to `databaseUrl`'s server, and resets every open connection (as a failover would). */
+  readonly switchTo: (databaseUrl: string) => void
+  readonly close: () => Promise<void>
+}
+
+/** A TCP proxy on 127.0.0.1 in front of one server, then another: a database swapped under its URL. */
+export const switchingProxy = async (databaseUrl: string): Promise<SwitchingProxy> => {
+  let port = Number(new URL(databaseUrl).port)
+  const sockets = new Set<net.Socket>()
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, "127.0.0.1")
+    const close = () => {
+      for (const socket of [client, upstream]) {
+        socket.destroy()
+        sockets.delete(socket)
+      }
+    }
+    for (const socket of [client, upstream]) {
+      sockets.add(socket)
+      socket.on("error", close).on("close", close)
+    }
+    client.pipe(upstream)
+    upstream.pipe(client)
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const own = (server.address() as net.AddressInfo).port
+  return {
+    url: (url) => {
+      const through = new URL(url)
+      through.port = String(own)
+      return through.toString()
+    },
+    switchTo: (url) => {
+      port = Number(new URL(url).port)
+      for (const socket of sockets) socket.destroy()
+      sockets.clear()
+    },
+    close: () => {
+      for (const socket of sockets) socket.destroy()
+      return new Promise((resolve) => server.close(() => resolve()))
+    }
+  }
+}

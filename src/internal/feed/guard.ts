@@ -48,6 +48,8 @@ export type Verdict = Data.TaggedEnum<{
   Healthy: { readonly cluster: string }
   Adopted: { readonly previousCluster: string | null; readonly cluster: string }
   Diverged: { readonly error: FeedDiverged }
+  /** The database has no `document_feed_facts()` yet (migration 0011 not run): nothing is refused. */
+  Unchecked: { readonly reason: string }
 }>
 
 export const Verdict = Data.taggedEnum<Verdict>()
@@ -107,6 +109,10 @@ export const judge = (facts: Facts, checkpoints: ReadonlyArray<Checkpoint>): Ver
     : Verdict.Adopted({ previousCluster: facts.recordedCluster, cluster: facts.cluster })
 }
 
+/** The guard's function is missing: the database has not run migration 0011 (or has no schema at all). */
+export const notInstalled = (error: SqlError): boolean =>
+  ["42883", "42P01"].includes((error.cause as { code?: string } | undefined)?.code ?? "")
+
 /**
  * The verdict, as `judge` gives it, recording what it saw: on a writable
  * server and outside the caller's transaction, the watermark is raised and an
@@ -114,7 +120,10 @@ export const judge = (facts: Facts, checkpoints: ReadonlyArray<Checkpoint>): Ver
  */
 export const check: Effect.Effect<Verdict, SqlError, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
-  const found = yield* facts
+  const installed = yield* facts.pipe(Effect.map(Option.some), Effect.catchIf(notInstalled, () => Effect.succeedNone))
+  // A library newer than the database's schema (the deploy runs migrate next) works as before the guard.
+  if (Option.isNone(installed)) return Verdict.Unchecked({ reason: "the database has not run migration 0011 yet" })
+  const found = installed.value
   const verdict = judge(found.facts, found.checkpoints)
   const inTransaction = Option.isSome(yield* Effect.serviceOption(SqlClient.TransactionConnection))
   if (verdict._tag !== "Diverged" && !found.facts.inRecovery && !inTransaction) {
@@ -166,7 +175,9 @@ const make = (sql: SqlClient.SqlClient): Cached => {
         return Effect.fail(verdict.error)
       }
       diverged = undefined
-      if (seen === generation) healthyUntil = Date.now() + recheckInterval
+      // Unchecked: looked at again soon, as migrate may be about to install the guard.
+      const trusted = verdict._tag === "Unchecked" ? divergedInterval : recheckInterval
+      if (seen === generation) healthyUntil = Date.now() + trusted
       return Effect.void
     })
   })
