@@ -315,6 +315,7 @@ export const make = (options: Options = {}): Effect.Effect<
     const isolated = (yield* TenantIsolation.TenantIsolation).enabled
     const isolation = TenantIsolation.scoping(sql, isolated)
     const guard = FeedGuard.of(sql)
+    const admit = FeedGuard.admit(sql)
     const pollInterval = Duration.decode(options.pollInterval ?? Duration.millis(100))
     const batchSize = options.batchSize ?? 1000
     const heartbeatInterval = Duration.decode(options.heartbeatInterval ?? Duration.seconds(5))
@@ -480,6 +481,9 @@ export const make = (options: Options = {}): Effect.Effect<
         if (isolated && request.workspaceId === undefined) return yield* workspaceRequired()
         const filter: Filter = { workspaceId: request.workspaceId, kind: request.kind }
         const start = yield* resolveStart(request.from)
+        // The feed guard first (FeedDiverged), then a resumed cursor must not lie past the server's counter.
+        yield* persistently(guard)
+        if (request.from !== "beginning" && request.from !== "now") yield* persistently(admit(start))
         const subscription = yield* subscribe
         const epoch = start.epoch
         let position: Cursor.Position = start

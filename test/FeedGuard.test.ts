@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
@@ -15,6 +16,7 @@ import * as Database from "../src/Database.js"
 import * as DocumentChanges from "../src/DocumentChanges.js"
 import * as Documents from "../src/Documents.js"
 import * as FeedGuard from "../src/FeedGuard.js"
+import * as Cursor from "../src/internal/cursor.js"
 import { migrations as shippedMigrations } from "../migrations/index.js"
 import * as Migrations from "../src/Migrations.js"
 import * as Cluster from "./support/cluster.js"
@@ -279,6 +281,25 @@ describe("FeedGuard", () => {
     await putInputs(runtime, workspaceId, 1, "later")
     // A healthy feed is not repaired without force.
     expect(await runtime.runPromise(FeedGuard.repair())).toMatchObject({ repaired: false, restamped: 0 })
+    await runtime.dispose()
+  })
+
+  it("a cursor past the server's transaction counter (taken after the point a database was restored to) gets CursorExpired", async () => {
+    const url = await createDatabase("guard")
+    const runtime = await store(url)
+    await putInputs(runtime, randomUUID(), 2, "doc")
+    const { cursor } = await readToEnd(runtime, "beginning")
+    const decoded = Either.getOrThrow(Cursor.decode(cursor))
+    const later = Cursor.encode({ ...decoded, txId: decoded.txId + 1_000_000n, id: 5n })
+    expect(await streamFailure(runtime, later)).toMatchObject({ _tag: "CursorExpired", reason: "epoch" })
+    expect((await streamFailure(runtime, later)).message).toMatch(/ahead of this server's transaction counter/)
+    // A cursor of this history resumes as ever.
+    const resumed = runtime.runFork(collectChanges(cursor, 2))
+    const [written] = await putInputs(runtime, randomUUID(), 1, "after")
+    expect((await runtime.runPromise(Fiber.join(resumed))).map((change) => change.documentId)).toEqual([
+      written!.document.id,
+      written!.document.id
+    ])
     await runtime.dispose()
   })
 

@@ -16,7 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { FeedDiverged } from "../../Errors.js"
+import { CursorExpired, FeedDiverged } from "../../Errors.js"
 import * as Cursor from "../cursor.js"
 import * as DirectStatement from "../directStatement.js"
 
@@ -45,8 +45,9 @@ export interface Checkpoint {
 }
 
 export type Verdict = Data.TaggedEnum<{
-  Healthy: { readonly cluster: string }
-  Adopted: { readonly previousCluster: string | null; readonly cluster: string }
+  /** `xmax`: the server's next transaction id when checked. */
+  Healthy: { readonly cluster: string; readonly xmax: bigint }
+  Adopted: { readonly previousCluster: string | null; readonly cluster: string; readonly xmax: bigint }
   Diverged: { readonly error: FeedDiverged }
   /** The database has no `document_feed_facts()` yet (migration 0011 not run): nothing is refused. */
   Unchecked: { readonly reason: string }
@@ -105,8 +106,8 @@ export const judge = (facts: Facts, checkpoints: ReadonlyArray<Checkpoint>): Ver
     })
   }
   return facts.recordedCluster === facts.cluster
-    ? Verdict.Healthy({ cluster: facts.cluster })
-    : Verdict.Adopted({ previousCluster: facts.recordedCluster, cluster: facts.cluster })
+    ? Verdict.Healthy({ cluster: facts.cluster, xmax: facts.xmax })
+    : Verdict.Adopted({ previousCluster: facts.recordedCluster, cluster: facts.cluster, xmax: facts.xmax })
 }
 
 /** The guard's function is missing: the database has not run migration 0011 (or has no schema at all). */
@@ -148,7 +149,16 @@ interface Cached {
   readonly guard: Effect.Effect<void, FeedDiverged | SqlError>
   /** Drops the cached verdict: the next guarded operation checks again. */
   readonly forget: () => void
+  readonly admit: (cursor: Cursor.Position) => Effect.Effect<void, CursorExpired | SqlError>
 }
+
+const ahead = () =>
+  new CursorExpired({
+    reason: "epoch",
+    message: "the cursor lies ahead of this server's transaction counter: it was issued on another copy of this " +
+      "database (before a restore, or in another cluster), and what followed it is not here; " +
+      "refetch: list the documents, then stream from the listing's cursor"
+  })
 
 const guards = new WeakMap<SqlClient.SqlClient, Cached>()
 
@@ -163,6 +173,8 @@ const make = (sql: SqlClient.SqlClient): Cached => {
     diverged = undefined
   }
   DirectStatement.poolOf(sql)?.on("connect", forget)
+  // The server's next transaction id when last looked at: a cursor below it was issued in this history.
+  let knownXmax = 0n
   const semaphore = Effect.unsafeMakeSemaphore(1)
   const verify = Effect.suspend(() => {
     const now = Date.now()
@@ -175,6 +187,7 @@ const make = (sql: SqlClient.SqlClient): Cached => {
         return Effect.fail(verdict.error)
       }
       diverged = undefined
+      if (verdict._tag !== "Unchecked" && verdict.xmax > knownXmax) knownXmax = verdict.xmax
       // Unchecked: looked at again soon, as migrate may be about to install the guard.
       const trusted = verdict._tag === "Unchecked" ? divergedInterval : recheckInterval
       if (seen === generation) healthyUntil = Date.now() + trusted
@@ -182,7 +195,17 @@ const make = (sql: SqlClient.SqlClient): Cached => {
     })
   })
   const guarded = semaphore.withPermits(1)(verify)
-  return { guard: Effect.suspend(() => Date.now() < healthyUntil ? Effect.void : guarded), forget }
+  // Only a cursor at or past the known counter costs a query: one from a newer history than this server's.
+  const admit = (cursor: Cursor.Position) =>
+    cursor.txId < knownXmax ? Effect.void : Effect.flatMap(
+      sql<{ xmax: string }>`SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xmax`,
+      ([row]) => {
+        const xmax = BigInt(row!.xmax)
+        if (xmax > knownXmax) knownXmax = xmax
+        return Cursor.compare(cursor, { txId: xmax, id: 0n }) > 0 ? Effect.fail(ahead()) : Effect.void
+      }
+    )
+  return { guard: Effect.suspend(() => Date.now() < healthyUntil ? Effect.void : guarded), forget, admit }
 }
 
 const cached = (sql: SqlClient.SqlClient): Cached => {
@@ -196,6 +219,13 @@ const cached = (sql: SqlClient.SqlClient): Cached => {
 
 /** Succeeds when the feed's history continues on this server; else `FeedDiverged`. Shared by every service on `sql`. */
 export const of = (sql: SqlClient.SqlClient): Effect.Effect<void, FeedDiverged | SqlError> => cached(sql).guard
+
+/**
+ * A cursor to resume from must lie below the server's transaction counter; one past it (issued before a
+ * restore to an earlier point, or on the original of a copy) fails with `CursorExpired { reason: "epoch" }`.
+ */
+export const admit = (sql: SqlClient.SqlClient) => (cursor: Cursor.Position): Effect.Effect<void, CursorExpired | SqlError> =>
+  cached(sql).admit(cursor)
 
 /** After a repair: this process checks again at its next guarded operation. */
 export const forget = (sql: SqlClient.SqlClient): void => cached(sql).forget()
