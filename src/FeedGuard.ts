@@ -44,7 +44,7 @@ export {
   facts,
   /** The rule, on the facts: pure. */
   judge,
-  /** `Healthy`, `Adopted` or `Diverged` (the module's comment says when). */
+  /** `Healthy`, `Adopted`, `Diverged` or `Unchecked` (the module's comment says when). */
   Verdict
 } from "./internal/feed/guard.js"
 
@@ -59,6 +59,7 @@ export type { Checkpoint } from "./internal/feed/guard.js"
  * @since 0.1.0
  */
 export const verdict: Effect.Effect<Guard.Verdict, DatabaseError, SqlClient.SqlClient> = Effect.mapError(Guard.check, databaseError)
+
 /**
  * What `repair` did.
  *

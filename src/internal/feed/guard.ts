@@ -1,6 +1,7 @@
 /**
- * The feed guard's hook for `Documents`' writes and `DocumentChanges`'
- * streams: the verdict of `check`, cached per client.
+ * The feed guard (src/FeedGuard.ts is its public face): the facts it reads,
+ * the rule (`judge`), and the hooks of `Documents`' writes and
+ * `DocumentChanges`' streams (`of`, `admit`), cached per client.
  *
  * Not checked per write: a healthy verdict is kept for `recheckInterval`,
  * and dropped whenever the pool opens a connection (a restarted server, a
