@@ -76,10 +76,13 @@ export interface Repaired {
   readonly restamped: number
 }
 
+// PostgreSQL's FirstNormalTransactionId: no transaction of any cluster has a lower id.
+const firstNormalTransactionId = "3"
+
 /**
  * The remedy: starts a new feed epoch in one transaction. Every change is
- * kept and re-stamped, in its feed order, with this transaction's id (valid
- * in this cluster, below every change to come) and new ids; the retention
+ * kept and re-stamped, in its feed order, with transaction id 3 (the first
+ * normal one: below every transaction of any cluster) and new ids; the retention
  * horizon is cleared (the whole log is in the new epoch), and the cluster and
  * watermark are recorded anew. Every cursor of the old epoch then fails with
  * `CursorExpired { reason: "epoch" }`, durable consumers' checkpoints
@@ -104,10 +107,14 @@ export const repair = (options: { readonly force?: boolean | undefined } = {}): 
       if (before._tag === "Healthy" && options.force !== true) {
         return { repaired: false, verdict: before, previousEpoch, epoch: previousEpoch, restamped: 0 } satisfies Repaired
       }
+      // Not this transaction's own id: a writer that got a lower one and waits for the lock would log its
+      // change below the history (a document's version 2 before its version 1). No reader of the new epoch
+      // can be past these positions: the epoch becomes visible with them.
       const restamped = yield* sql`
         WITH old AS (DELETE FROM document_changes RETURNING *)
-        INSERT INTO document_changes (workspace_id, document_id, kind, op, version_no, changed_at)
-        SELECT workspace_id, document_id, kind, op, version_no, changed_at FROM old ORDER BY tx_id, id`.raw as Effect.Effect<
+        INSERT INTO document_changes (tx_id, workspace_id, document_id, kind, op, version_no, changed_at)
+        SELECT ${firstNormalTransactionId}::xid8, workspace_id, document_id, kind, op, version_no, changed_at
+        FROM old ORDER BY tx_id, id`.raw as Effect.Effect<
           { rowCount: number },
           SqlError
         >

@@ -264,6 +264,41 @@ describe("FeedGuard", () => {
     await proxy.close()
   })
 
+  it("repair while writers run: the new epoch delivers every change once, each document's in order", async () => {
+    const url = await createDatabase("guard")
+    const runtime = await store(url)
+    const documents = await runtime.runPromise(Documents.Documents)
+    const workspaceId = randomUUID()
+    const names = Array.from({ length: 6 }, (_, i) => `shared-${i}.pdf`)
+    let writing = true
+    // Writers adding versions to a few documents, across the repair.
+    const writers = Array.from({ length: 4 }, async (_, lane) => {
+      for (let i = 0; writing || i < 5; i++) {
+        await runtime.runPromise(documents.put({
+          kind: "input",
+          workspaceId,
+          name: names[(lane + i) % names.length]!,
+          version: { storageKey: `k/${lane}/${i}`, byteSize: 1 }
+        }))
+      }
+    })
+    await Cluster.until(async () => (await feedOrder(url)).length >= 40, "the writers to start")
+    const repaired = await runtime.runPromise(FeedGuard.repair({ force: true }))
+    expect(repaired.repaired).toBe(true)
+    writing = false
+    await Promise.all(writers)
+    const stored = await feedOrder(url)
+    const { changes } = await readToEnd(runtime, "beginning")
+    expect(changes.map((change) => `${change.documentId} ${change.op}${change.versionNo === null ? "" : ` v${change.versionNo}`}`))
+      .toEqual(stored)
+    for (const documentId of new Set(changes.map((change) => change.documentId))) {
+      const own = changes.filter((change) => change.documentId === documentId)
+      expect(own[0]!.op).toBe("created")
+      expect(own.slice(1).map((change) => change.versionNo)).toEqual(own.slice(1).map((_, i) => i + 1))
+    }
+    await runtime.dispose()
+  })
+
   it("a changed cluster identity with every position below the counter (pg_upgrade) is adopted: nothing is refused", async () => {
     const url = await createDatabase("guard")
     const runtime = await store(url)
