@@ -6,12 +6,7 @@
  * standby: does it deliver exactly the primary's log, in order, and how late?
  * And what does a durable consumer do there? Prints its findings.
  */
-import { execFileSync } from "node:child_process"
 import { randomUUID } from "node:crypto"
-import * as fs from "node:fs/promises"
-import * as net from "node:net"
-import * as os from "node:os"
-import * as path from "node:path"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -26,35 +21,20 @@ import * as Database from "../src/Database.js"
 import * as DocumentChanges from "../src/DocumentChanges.js"
 import * as Documents from "../src/Documents.js"
 import * as Migrations from "../src/Migrations.js"
-import * as Embedded from "../src/internal/embedded.js"
+import * as Cluster from "../test/support/cluster.js"
 
-const freePort = () => new Promise<number>((resolve) => { const s = net.createServer(); s.listen(0, "127.0.0.1", () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)) }) })
 const quiet = Logger.minimumLogLevel(LogLevel.Warning)
-const base = await fs.mkdtemp(path.join(os.tmpdir(), "docstore-standby-"))
-await fs.chmod(base, 0o755)
-const primaryDir = path.join(base, "primary"), standbyDir = path.join(base, "standby")
-const primary = await Embedded.ensure(primaryDir, { database: "docstore", settings: { wal_level: "replica", max_wal_senders: "4", wal_keep_size: "1GB" } })
+// fsync as the server's default: the figures are latencies.
+const primary = await Cluster.start({ ...Cluster.primarySettings, fsync: "on" })
 try {
   const writer = ManagedRuntime.make(Documents.layer.pipe(Layer.provideMerge(Database.layer({ url: Redacted.make(primary.url), maxConnections: 8 })), Layer.provide(quiet)))
   await writer.runPromise(Migrations.run())
   const documents = await writer.runPromise(Documents.Documents)
   const ws = randomUUID()
   for (let i = 0; i < 50; i++) await writer.runPromise(documents.put({ kind: "input", workspaceId: ws, name: `before-${i}.pdf`, version: { storageKey: "k", byteSize: 1 } }))
-  // A base backup without pg_basebackup: the low-level backup API and a file copy.
   const admin = new pg.Client({ connectionString: primary.url }); await admin.connect()
-  await admin.query("SELECT pg_backup_start('standby', true)")
-  execFileSync("cp", ["-a", primaryDir, standbyDir])
-  const { rows: [stop] } = await admin.query("SELECT labelfile FROM pg_backup_stop(false)")
-  const data = path.join(standbyDir, "data")
-  await fs.rm(path.join(data, "postmaster.pid"), { force: true })
-  await fs.writeFile(path.join(data, "backup_label"), stop.labelfile)
-  await fs.writeFile(path.join(data, "standby.signal"), "")
-  const server = JSON.parse(await fs.readFile(path.join(standbyDir, "server.json"), "utf8"))
-  await fs.appendFile(path.join(data, "postgresql.auto.conf"), `primary_conninfo = 'host=127.0.0.1 port=${server.port} user=postgres password=${server.password}'\n`)
-  server.port = await freePort()
-  await fs.writeFile(path.join(standbyDir, "server.json"), JSON.stringify(server))
-  if (process.getuid?.() === 0) execFileSync("chown", ["-R", "postgres:postgres", data])
-  const standby = await Embedded.ensure(standbyDir, { settings: { hot_standby: "on" } })
+  // A base backup without pg_basebackup: the low-level backup API and a file copy.
+  const standby = await Cluster.standbyOf(primary)
   const sb = new pg.Client({ connectionString: standby.url }); await sb.connect()
   console.log("standby in recovery:", (await sb.query("SELECT pg_is_in_recovery() AS r")).rows[0].r,
     "snapshot:", (await sb.query("SELECT pg_current_snapshot()::text AS s")).rows[0].s)
@@ -88,8 +68,7 @@ try {
   console.log("consume on the standby:", JSON.stringify(consumer).slice(0, 300))
   await reader.runPromise(Fiber.interrupt(fiber))
   await reader.dispose(); await writer.dispose(); await admin.end(); await sb.end(); await slow.end()
-  await Embedded.stop(standbyDir)
+  await standby.stop()
 } finally {
-  await Embedded.stop(primaryDir)
-  await fs.rm(base, { recursive: true, force: true })
+  await primary.stop()
 }

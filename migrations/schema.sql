@@ -29,7 +29,9 @@ CREATE TABLE document_feed (
   created_at timestamp with time zone DEFAULT now() NOT NULL,
   horizon_tx_id xid8,
   horizon_id bigint,
-  pruned_at timestamp with time zone
+  pruned_at timestamp with time zone,
+  cluster_id text,
+  seen_xmax xid8
 );
 
 CREATE TABLE effect_sql_migrations (
@@ -109,6 +111,32 @@ CREATE INDEX document_changes_workspace_feed_order ON public.document_changes US
 CREATE INDEX files_source_file_id ON public.files USING btree (source_file_id) WHERE (source_file_id IS NOT NULL);
 
 CREATE INDEX files_workspace_listing ON public.files USING btree (workspace_id, created_at, id);
+
+CREATE OR REPLACE FUNCTION public.document_feed_facts()
+ RETURNS TABLE(epoch uuid, recorded_cluster text, cluster text, xmax xid8, newest_tx_id xid8, horizon_tx_id xid8, seen_xmax xid8, in_recovery boolean)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+      SELECT f.epoch, f.cluster_id, (SELECT system_identifier::text FROM pg_control_system()),
+             pg_snapshot_xmax(pg_current_snapshot()),
+             (SELECT c.tx_id FROM document_changes c ORDER BY c.tx_id DESC, c.id DESC LIMIT 1),
+             f.horizon_tx_id, f.seen_xmax, pg_is_in_recovery()
+      FROM document_feed f
+    $function$
+;
+
+CREATE OR REPLACE FUNCTION public.document_feed_observe()
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'public', 'pg_temp'
+AS $function$
+      UPDATE document_feed
+      SET seen_xmax = greatest(coalesce(seen_xmax, '0'::xid8), pg_snapshot_xmax(pg_current_snapshot())),
+          cluster_id = (SELECT system_identifier::text FROM pg_control_system())
+    $function$
+;
 
 CREATE OR REPLACE FUNCTION public.document_workspace(document_id uuid)
  RETURNS uuid

@@ -22,11 +22,12 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Change } from "./Change.js"
 import { Kind } from "./Document.js"
-import { CursorExpired, DatabaseError, InvalidCursor, InvalidInput, LeaseLost } from "./Errors.js"
+import { CursorExpired, DatabaseError, FeedDiverged, InvalidCursor, InvalidInput, LeaseLost } from "./Errors.js"
 import type { FeedEvent } from "./FeedEvent.js"
 import { WorkspaceId } from "./Ids.js"
 import * as Cursor from "./internal/cursor.js"
 import { consume } from "./internal/feed/consumer.js"
+import * as FeedGuard from "./internal/feed/guard.js"
 import { prune } from "./internal/feed/prune.js"
 import { feedState, type Reader } from "./internal/feed/reader.js"
 import * as Subscriber from "./internal/feed/subscriber.js"
@@ -145,7 +146,9 @@ export class DocumentChanges extends Context.Tag("effect-docstore/DocumentChange
    * long as the stream is consumed. Database failures are retried with
    * backoff, resuming after the last delivered change.
    */
-  readonly stream: (request: StreamRequest) => Stream.Stream<FeedEvent, InvalidInput | InvalidCursor | CursorExpired>
+  readonly stream: (
+    request: StreamRequest
+  ) => Stream.Stream<FeedEvent, InvalidInput | InvalidCursor | CursorExpired | FeedDiverged>
   /** The cursor of "now": streaming from it yields what commits from here on. */
   readonly currentCursor: Effect.Effect<string, DatabaseError>
   /** Deletes changes older than the given age and records the retention horizon. */
@@ -158,7 +161,7 @@ export class DocumentChanges extends Context.Tag("effect-docstore/DocumentChange
    */
   readonly consume: <E, R>(
     request: ConsumeRequest<E, R>
-  ) => Effect.Effect<never, InvalidInput | InvalidCursor | CursorExpired | LeaseLost | DatabaseError, R>
+  ) => Effect.Effect<never, InvalidInput | InvalidCursor | CursorExpired | FeedDiverged | LeaseLost | DatabaseError, R>
 }>() {}
 
 /**
@@ -188,7 +191,8 @@ export const make = (options: Options = {}): Effect.Effect<
     if (options.wakeups ?? true) {
       yield* Wakeup.listen(yield* Wakeup.listenOptions(sql, (yield* PgClient.PgClient).config), tail.wake)
     }
-    const subscribe = Subscriber.stream(reader, tail, { isolated, heartbeatInterval })
+    const guard = yield* FeedGuard.of(sql)
+    const subscribe = Subscriber.stream(reader, tail, { isolated, heartbeatInterval, guard })
     const stream = (input: StreamRequest) => Stream.unwrap(Effect.map(decodeInput(StreamRequest)(input), subscribe))
     return DocumentChanges.of({
       stream,

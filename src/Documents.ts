@@ -15,7 +15,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { Document } from "./Document.js"
-import type { Conflict, DatabaseError, DocumentNotFound, InvalidInput, VersionNotFound } from "./Errors.js"
+import type { Conflict, DatabaseError, DocumentNotFound, FeedDiverged, InvalidInput, VersionNotFound } from "./Errors.js"
 import type { DocumentId, VersionId } from "./Ids.js"
 import { delete_ } from "./internal/documents/delete.js"
 import { put } from "./internal/documents/put.js"
@@ -143,7 +143,7 @@ export class Documents extends Context.Tag("effect-docstore/Documents")<Document
   /** Writes the first or next version of the document the request's kind and key name. */
   readonly put: (request: PutRequest) => Effect.Effect<
     Written,
-    InvalidInput | DocumentNotFound | Conflict | DatabaseError
+    InvalidInput | DocumentNotFound | Conflict | DatabaseError | FeedDiverged
   >
   /**
    * Writes many versions (of new or existing documents, in any workspaces) in
@@ -152,13 +152,13 @@ export class Documents extends Context.Tag("effect-docstore/Documents")<Document
    */
   readonly putMany: (requests: ReadonlyArray<PutRequest>) => Effect.Effect<
     ReadonlyArray<Imported>,
-    InvalidInput | DocumentNotFound | Conflict | DatabaseError
+    InvalidInput | DocumentNotFound | Conflict | DatabaseError | FeedDiverged
   >
   readonly get: (ref: DocumentRef) => Effect.Effect<Document, InvalidInput | DocumentNotFound | DatabaseError>
   readonly find: (request: FindRequest) => Effect.Effect<Document, InvalidInput | DocumentNotFound | DatabaseError>
   readonly list: (request: ListRequest) => Effect.Effect<Page, InvalidInput | DatabaseError>
   /** Deletes the document and its versions; its changes stay in the log. */
-  readonly delete: (ref: DocumentRef) => Effect.Effect<void, InvalidInput | DocumentNotFound | DatabaseError>
+  readonly delete: (ref: DocumentRef) => Effect.Effect<void, InvalidInput | DocumentNotFound | DatabaseError | FeedDiverged>
   /** Every version, oldest first. */
   readonly versions: (
     ref: DocumentRef
@@ -179,6 +179,8 @@ export const make = Effect.gen(function*() {
   const boundary = Store.boundary
   const documentRef = decodeInput(DocumentRef)
   const versionRef = decodeInput(VersionRef)
+  // Writes first ask the feed guard (a clock read while its verdict is cached).
+  const guarded = <A, B, E>(write: (a: A) => Effect.Effect<B, E>) => (a: A) => Effect.zipRight(store.guard, write(a))
   const reads = {
     get: Reads.get(store),
     find: Reads.find(store),
@@ -187,12 +189,13 @@ export const make = Effect.gen(function*() {
     version: Reads.version(store)
   }
   return Documents.of({
-    put: (request) => boundary(Effect.flatMap(decodeInput(PutRequest)(request), put(store))),
-    putMany: (requests) => boundary(Effect.flatMap(decodeInput(PutManyRequest)(requests), putMany(store))),
+    put: (request) => boundary(Effect.flatMap(decodeInput(PutRequest)(request), guarded(put(store)))),
+    putMany: (requests) => boundary(Effect.flatMap(decodeInput(PutManyRequest)(requests), guarded(putMany(store)))),
     get: (ref) => boundary(Effect.flatMap(documentRef(ref), (r) => reads.get(r.workspaceId, r.documentId))),
     find: (request) => boundary(Effect.flatMap(decodeInput(FindRequest)(request), reads.find)),
     list: (request) => boundary(Effect.flatMap(decodeInput(ListRequest)(request), reads.list)),
-    delete: (ref) => boundary(Effect.flatMap(documentRef(ref), (r) => delete_(store)(r.workspaceId, r.documentId))),
+    delete: (ref) =>
+      boundary(Effect.flatMap(documentRef(ref), guarded((r) => delete_(store)(r.workspaceId, r.documentId)))),
     versions: (ref) => boundary(Effect.flatMap(documentRef(ref), (r) => reads.versions(r.workspaceId, r.documentId))),
     version: (ref) =>
       boundary(Effect.flatMap(versionRef(ref), (r) => reads.version(r.workspaceId, r.documentId, r.versionNo))),

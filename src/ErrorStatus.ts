@@ -13,6 +13,7 @@ import type {
   CursorExpired,
   DatabaseError,
   DocumentNotFound,
+  FeedDiverged,
   InvalidCursor,
   InvalidInput,
   LeaseLost,
@@ -35,6 +36,7 @@ export type KnownError =
   | InvalidCursor
   | CursorExpired
   | LeaseLost
+  | FeedDiverged
   | MigrationFailed
   | DatabaseUrlMissing
   | EmbeddedPostgresError
@@ -65,6 +67,8 @@ const table: { readonly [Tag in KnownError["_tag"]]: Status } = {
   CursorExpired: { exitCode: 1, httpStatus: 409 },
   LeaseLost: { exitCode: 1, httpStatus: 409 },
   DatabaseError: { exitCode: 1, httpStatus: 503 },
+  // Writes and streams are refused until `docstore repair-feed` ran.
+  FeedDiverged: { exitCode: 1, httpStatus: 503 },
   MigrationFailed: { exitCode: 1, httpStatus: 500 },
   DatabaseUrlMissing: { exitCode: 1, httpStatus: 500 },
   EmbeddedPostgresError: { exitCode: 1, httpStatus: 500 },

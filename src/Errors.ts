@@ -87,3 +87,22 @@ export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
   consumer: Schema.String,
   message: Schema.String
 }) {}
+
+/**
+ * The change feed's stored positions lie at or above this server's next
+ * transaction id: the database was copied into another cluster (a logical
+ * dump and restore), so new changes would sort below the stored history and
+ * readers would silently miss them. Writes through the library and streams
+ * fail until the remedy ran: `docstore repair-feed` (or `FeedGuard.repair`)
+ * starts a new feed epoch; consumers then refetch. See docs/change-feed.md.
+ *
+ * @since 0.1.0
+ */
+export class FeedDiverged extends Schema.TaggedError<FeedDiverged>()("FeedDiverged", {
+  /** What lies ahead of the server: `newest change`, `retention horizon`, `watermark` or `consumer <name>`. */
+  position: Schema.String,
+  /** That position's transaction id, and the server's next one (`pg_snapshot_xmax`), as decimal strings. */
+  storedTxId: Schema.String,
+  serverNextTxId: Schema.String,
+  message: Schema.String
+}) {}

@@ -34,7 +34,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type { Change } from "./Change.js"
 import * as DocumentChanges from "./DocumentChanges.js"
-import type { CursorExpired, DatabaseError, InvalidCursor, InvalidInput } from "./Errors.js"
+import type { CursorExpired, DatabaseError, FeedDiverged, InvalidCursor, InvalidInput } from "./Errors.js"
 import * as Cursor from "./internal/cursor.js"
 import { decodeInput } from "./internal/validation.js"
 
@@ -126,7 +126,7 @@ export class JetStreamRelay extends Context.Tag("effect-docstore/JetStreamRelay"
    * relay's lease. Fails only as `consume` does (a reset cursor, a lost lease,
    * a read-only server); NATS failures are retried.
    */
-  readonly run: Effect.Effect<never, InvalidInput | InvalidCursor | CursorExpired | DocumentChanges.LeaseLost | DatabaseError>
+  readonly run: Effect.Effect<never, InvalidInput | InvalidCursor | CursorExpired | DocumentChanges.LeaseLost | FeedDiverged | DatabaseError>
   readonly status: Effect.Effect<Status>
 }>() {}
 

@@ -180,6 +180,8 @@ const expectTargetSchema = async (url: string) => {
     ])
     expect(schema.triggers.every((t: any) => t.tgenabled === "O")).toBe(true)
     expect(schema.functions.map((f: any) => f.proname)).toEqual([
+      "document_feed_facts",
+      "document_feed_observe",
       "document_workspace",
       "next_version_no",
       "record_document_change",
@@ -189,6 +191,9 @@ const expectTargetSchema = async (url: string) => {
     expect(schema.functions.filter((f: any) => /notify/i.test(f.definition))).toEqual([])
     const [feed] = (await client.query(`SELECT * FROM document_feed`)).rows
     expect(feed.epoch).toMatch(/^[0-9a-f-]{36}$/)
+    // 0011: the cluster the feed's transaction ids belong to, and the watermark.
+    const [{ cluster }] = (await client.query(`SELECT system_identifier::text AS cluster FROM pg_control_system()`)).rows
+    expect(feed).toMatchObject({ cluster_id: cluster, seen_xmax: expect.stringMatching(/^\d+$/) })
   })
 }
 

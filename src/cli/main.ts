@@ -17,7 +17,10 @@ import { runDemo } from "./demo.js"
 import { ls, put, show, versions } from "./documents.js"
 import { changes, follow, prune } from "./feed.js"
 import * as Migrate from "./migrate.js"
+import * as Consumers from "./consumers.js"
+import * as Health from "./health.js"
 import { relay } from "./relay.js"
+import * as RepairFeed from "./repairFeed.js"
 
 const migrate = Command.make(
   "migrate",
@@ -49,7 +52,21 @@ const server = Command.make("server").pipe(
  */
 export const docstore = Command.make("docstore").pipe(
   Command.withDescription("A PostgreSQL-backed document store for Effect backends."),
-  Command.withSubcommands([migrate, put, ls, show, versions, changes, prune, relay, demo, server])
+  Command.withSubcommands([
+    migrate,
+    put,
+    ls,
+    show,
+    versions,
+    changes,
+    prune,
+    Consumers.command,
+    Health.command,
+    RepairFeed.command,
+    relay,
+    demo,
+    server
+  ])
 )
 
 const cli = Command.run(docstore, { name: "docstore", version: "0.1.0" })

@@ -10,10 +10,11 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { Document } from "../../Document.js"
-import { DatabaseError, DocumentNotFound } from "../../Errors.js"
+import { DatabaseError, DocumentNotFound, type FeedDiverged } from "../../Errors.js"
 import * as TenantIsolation from "../../TenantIsolation.js"
 import * as TenantScoping from "../tenantScoping.js"
 import { Version } from "../../Version.js"
+import * as FeedGuard from "../feed/guard.js"
 import * as DirectStatement from "../pg/directStatement.js"
 import * as Wakeup from "../pg/wakeup.js"
 import { databaseError } from "../sqlError.js"
@@ -26,6 +27,8 @@ export interface Store {
   readonly isolation: TenantScoping.Scoping
   /** After each commit, a hint for change-feed tails in this and other processes. */
   readonly wakeup: { readonly notify: Effect.Effect<void> }
+  /** Writes fail with FeedDiverged on a database copied into another cluster (src/FeedGuard.ts); cached. */
+  readonly guard: Effect.Effect<void, FeedDiverged | SqlError>
 }
 
 export const make: Effect.Effect<Store, never, SqlClient.SqlClient | Scope.Scope> = Effect.gen(function*() {
@@ -34,7 +37,8 @@ export const make: Effect.Effect<Store, never, SqlClient.SqlClient | Scope.Scope
     sql,
     direct: yield* DirectStatement.make(sql),
     isolation: TenantScoping.scoping(sql, (yield* TenantIsolation.TenantIsolation).enabled),
-    wakeup: yield* Wakeup.makeNotifier
+    wakeup: yield* Wakeup.makeNotifier,
+    guard: (yield* FeedGuard.of(sql)).guard
   }
 })
 

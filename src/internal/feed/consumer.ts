@@ -13,13 +13,13 @@ import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type { ConsumeRequest, StreamRequest } from "../../DocumentChanges.js"
-import { CursorExpired, DatabaseError, InvalidCursor, InvalidInput, LeaseLost } from "../../Errors.js"
+import { CursorExpired, DatabaseError, FeedDiverged, InvalidCursor, InvalidInput, LeaseLost } from "../../Errors.js"
 import type { FeedEvent } from "../../FeedEvent.js"
 import * as Cursor from "../cursor.js"
 import { pgCode } from "../sqlError.js"
 import { persistently, type Reader, resolveStart, retrySchedule, workspaceRequired } from "./reader.js"
 
-type Feed = (request: StreamRequest) => Stream.Stream<FeedEvent, InvalidInput | InvalidCursor | CursorExpired>
+type Feed = (request: StreamRequest) => Stream.Stream<FeedEvent, InvalidInput | InvalidCursor | CursorExpired | FeedDiverged>
 
 // A read-only server (a standby) cannot take a consumer's checkpoints: waiting for it would never end.
 // Marked, so that `consume` stops on this error and not on a handler's own DatabaseError.
@@ -74,7 +74,8 @@ const leaseStatements = (sql: SqlClient.SqlClient, name: string, owner: string, 
 }
 
 const stopsConsumer = (error: unknown) =>
-  error instanceof InvalidCursor || error instanceof CursorExpired || error instanceof LeaseLost ||
+  error instanceof InvalidCursor || error instanceof CursorExpired || error instanceof FeedDiverged ||
+  error instanceof LeaseLost ||
   (error instanceof DatabaseError && readOnlyServer.has(error))
 
 export const consume = (reader: Reader, feed: Feed, isolated: boolean) => <E, R>(request: ConsumeRequest<E, R>) =>
@@ -117,5 +118,5 @@ export const consume = (reader: Reader, feed: Feed, isolated: boolean) => <E, R>
     return yield* run.pipe(
       Effect.retry({ schedule: retrySchedule, while: (error) => !stopsConsumer(error) }),
       Effect.zipRight(Effect.never)
-    ) as Effect.Effect<never, InvalidCursor | CursorExpired | LeaseLost | DatabaseError, R>
+    ) as Effect.Effect<never, InvalidCursor | CursorExpired | FeedDiverged | LeaseLost | DatabaseError, R>
   })

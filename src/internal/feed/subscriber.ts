@@ -9,10 +9,12 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import type { Change } from "../../Change.js"
-import type { CursorExpired, InvalidCursor, InvalidInput } from "../../Errors.js"
+import type { CursorExpired, FeedDiverged, InvalidCursor, InvalidInput } from "../../Errors.js"
 import { FeedEvent } from "../../FeedEvent.js"
+import * as FeedMetrics from "../../FeedMetrics.js"
 import * as Cursor from "../cursor.js"
 import { changeEvents } from "./events.js"
+import type { Guard } from "./guard.js"
 import {
   expired,
   type Filter,
@@ -30,6 +32,8 @@ import type { Tail, TailBatch } from "./tail.js"
 export interface SubscriberOptions {
   readonly isolated: boolean
   readonly heartbeatInterval: Duration.Duration
+  /** The feed guard: a diverged feed (a logical restore) fails the stream instead of mis-ordering it. */
+  readonly guard: Guard
 }
 
 /** Where one subscriber is, between pulls. */
@@ -47,11 +51,16 @@ interface State {
 }
 
 export const stream = (reader: Reader, tail: Tail, options: SubscriberOptions) =>
-(request: { readonly from: string } & Filter): Stream.Stream<FeedEvent, InvalidInput | InvalidCursor | CursorExpired> =>
+(
+  request: { readonly from: string } & Filter
+): Stream.Stream<FeedEvent, InvalidInput | InvalidCursor | CursorExpired | FeedDiverged> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     if (options.isolated && request.workspaceId === undefined) return yield* workspaceRequired()
     const filter: Filter = { workspaceId: request.workspaceId, kind: request.kind }
     const start = yield* resolveStart(reader)(request.from)
+    // The feed guard first (FeedDiverged), then a resumed cursor must not lie past the server's counter.
+    yield* persistently(options.guard.guard)
+    if (request.from !== "beginning" && request.from !== "now") yield* persistently(options.guard.admit(start))
     const subscription = yield* tail.subscribe
     const epoch = start.epoch
     const state: State = { position: start, live: false, behind: false, lastSignal: Date.now(), pending: undefined }
@@ -141,7 +150,11 @@ export const stream = (reader: Reader, tail: Tail, options: SubscriberOptions) =
       return yield* deliverBatch(batch)
     })
 
+    // Each pull first asks the feed guard (cached: a clock read); a diverged feed fails the stream.
     return Stream.repeatEffectChunk(
-      Effect.suspend(() => state.live ? follow : catchUp).pipe(Effect.map(Chunk.unsafeFromArray))
+      Effect.zipRight(persistently(options.guard.guard), Effect.suspend(() => state.live ? follow : catchUp)).pipe(
+        Effect.tap(FeedMetrics.delivered),
+        Effect.map(Chunk.unsafeFromArray)
+      )
     )
   }))
