@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Args, Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { Args, Command, Options, ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
@@ -29,6 +29,11 @@ import { runDemo } from "./internal/demo.js"
 import * as Output from "./internal/output.js"
 import * as Migrate from "./migrate.js"
 import * as NameKey from "./NameKey.js"
+import { ageOption } from "./cli/age.js"
+import { blobs } from "./cli/blobs.js"
+import { get } from "./cli/get.js"
+import { BlobsLive } from "./cli/layers.js"
+import { uploadFile } from "./cli/upload.js"
 
 const StoreLive = Layer.mergeAll(Documents.layer, DocumentChanges.layer()).pipe(
   Layer.provideMerge(Database.layerConfig)
@@ -91,12 +96,14 @@ const put = Command.make(
       Options.optional,
       Options.withDescription("A client-chosen version id: repeating the command with it does not add a version.")
     ),
+    noUpload: Options.boolean("no-upload").pipe(Options.withDescription("Record the version only; store no bytes.")),
     json
   },
   (options) =>
     Effect.gen(function*() {
       const documents = yield* Documents.Documents
-      const { sha256, size } = yield* fingerprint(options.file)
+      // Uploading, the store reports the storage fields; these are placeholders.
+      const { sha256, size } = options.noUpload ? yield* fingerprint(options.file) : { sha256: null, size: 0 }
       const name = Option.getOrElse(options.name, () => path.basename(options.file))
       const version: Documents.VersionInput = {
         storageKey: `sha256/${sha256}`,
@@ -118,7 +125,7 @@ const put = Command.make(
         : options.kind === "log"
         ? { kind: "log", ...common, runId: Option.getOrElse(options.run, () => "") }
         : { kind: "export", ...common, exportJobId: Option.getOrElse(options.exportJob, () => "") }
-      const written = yield* documents.put(request)
+      const written = options.noUpload ? yield* documents.put(request) : yield* uploadFile(request, options.file)
       if (options.json) {
         yield* Console.log(Output.jsonLine({
           document: Output.documentRecord(written.document),
@@ -133,7 +140,10 @@ const put = Command.make(
         )
       }
     })
-).pipe(Command.withDescription("Record a new version of a document for a local file."), Command.provide(StoreLive))
+).pipe(
+  Command.withDescription("Store a local file's bytes as a new version of a document (--no-upload: record it only)."),
+  Command.provide(BlobsLive)
+)
 
 const ls = Command.make(
   "ls",
@@ -259,40 +269,10 @@ const changes = Command.make(
   Command.provide(StoreLive)
 )
 
-const parseAge = (text: string): Option.Option<Duration.Duration> => {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w|millis|seconds?|minutes?|hours?|days?|weeks?)\s*$/i.exec(text)
-  if (!match) return Option.none()
-  const amount = Number(match[1])
-  const unit = match[2]!.toLowerCase()
-  const millis = unit === "ms" || unit === "millis"
-    ? 1
-    : unit.startsWith("s")
-    ? 1000
-    : unit === "m" || unit.startsWith("minute")
-    ? 60_000
-    : unit.startsWith("h")
-    ? 3_600_000
-    : unit.startsWith("d")
-    ? 86_400_000
-    : 604_800_000
-  return Option.some(Duration.millis(amount * millis))
-}
-
 const prune = Command.make(
   "prune",
   {
-    olderThan: Options.text("older-than").pipe(
-      Options.withDescription("An age such as 30d, 12h, 90m or '7 days'."),
-      Options.mapEffect((text) =>
-        Option.match(parseAge(text), {
-          onNone: () =>
-            Effect.fail(ValidationError.invalidValue(
-              HelpDoc.p(`--older-than: "${text}" is not an age such as 30d, 12h or 90m`)
-            )),
-          onSome: Effect.succeed
-        })
-      )
-    ),
+    olderThan: ageOption("older-than"),
     json
   },
   (options) =>
@@ -315,7 +295,7 @@ const demo = Command.make("demo", { json }, (options) => runDemo({ json: options
 
 const docstore = Command.make("docstore").pipe(
   Command.withDescription("A PostgreSQL-backed document store for Effect backends."),
-  Command.withSubcommands([migrate, put, ls, show, versions, changes, prune, demo])
+  Command.withSubcommands([migrate, put, get, ls, show, versions, changes, prune, blobs, demo])
 )
 
 const cli = Command.run(docstore, { name: "docstore", version: "0.1.0" })
