@@ -14,14 +14,14 @@ import type * as Path from "@effect/platform/Path"
 import * as Config from "effect/Config"
 import type { ConfigError } from "effect/ConfigError"
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
 import type { InvalidInput } from "./Errors.js"
 import type { BlobNotFound, BlobStoreUnavailable, ChecksumMismatch } from "./internal/blobs/errors.js"
 import * as FileSystemStore from "./internal/blobs/fileSystem.js"
-import * as S3Store from "./internal/blobs/s3.js"
+import * as S3Options from "./internal/blobs/s3Options.js"
 import type { BlobSource } from "./internal/blobs/source.js"
 
 export {
@@ -41,7 +41,7 @@ export type {
 export type {
   /** @since 0.1.0 */
   S3Options
-} from "./internal/blobs/s3.js"
+} from "./internal/blobs/s3Options.js"
 
 /**
  * What the store reports for bytes it has stored: record exactly this.
@@ -147,8 +147,12 @@ export const layerFileSystem = (
  *
  * @since 0.1.0
  */
-export const layerS3 = (options: S3Store.S3Options): Layer.Layer<BlobStore> =>
-  Layer.scoped(BlobStore, S3Store.make(options))
+export const layerS3 = (options: S3Options.S3Options): Layer.Layer<BlobStore> =>
+  Layer.scoped(
+    BlobStore,
+    // Loaded here, not at import: the SDK takes a while to load, and filesystem users need none of it.
+    Effect.flatMap(Effect.promise(() => import("./internal/blobs/s3.js")), (S3Store) => S3Store.make(options))
+  )
 
 /**
  * `layerS3` from configuration: `DOCSTORE_S3_BUCKET` (required),
@@ -161,7 +165,7 @@ export const layerS3 = (options: S3Store.S3Options): Layer.Layer<BlobStore> =>
  * @since 0.1.0
  */
 export const layerS3Config: Layer.Layer<BlobStore, ConfigError> = Layer.unwrapEffect(
-  S3Store.options.pipe(Config.map(layerS3))
+  S3Options.options.pipe(Config.map(layerS3))
 )
 
 
