@@ -154,7 +154,9 @@ export const make = (config: S3Options) =>
         const body = out.Body as Readable | undefined
         const bytes = body === undefined
           ? Stream.empty
-          : NodeStream.fromReadable<BlobNotFound | BlobStoreUnavailable>(() => body, lookupFailure("get", key, versionId))
+          : NodeStream.fromReadable<BlobNotFound | BlobStoreUnavailable>(() => body, lookupFailure("get", key, versionId), {
+            chunkSize: 64 * 1024
+          })
         return options.sha256 ? Checksum.verified(bytes, key, options.sha256, options.size) : bytes
       }))
 
