@@ -7,6 +7,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -142,6 +143,17 @@ describe("BlobStore.layerFileSystem", () => {
       expect((yield* filesUnder(root)).every((file) => file.startsWith(`tmp${path.sep}`))).toBe(true)
     }).pipe(Effect.provide(NodeContext.layer)))
 
+  it.scoped("stores concurrent puts of the same bytes as one whole blob", () =>
+    Effect.gen(function*() {
+      const root = yield* tempDirectory("docstore-blobs-")
+      const store = yield* fileSystemStore(root)
+      const content = "same bytes ".repeat(50_000)
+      const results = yield* Effect.all(Array.from({ length: 8 }, () => store.put(text(content))), { concurrency: 8 })
+      expect(new Set(results.map((result) => result.key)).size).toBe(1)
+      expect(yield* readAll(store.get(results[0]!.key))).toBe(content)
+      expect(yield* filesUnder(root)).toEqual([results[0]!.key.split("/").join(path.sep)])
+    }).pipe(Effect.provide(NodeContext.layer)))
+
   it.scoped("refuses keys that would leave the root, naming the field", () =>
     Effect.gen(function*() {
       const root = yield* tempDirectory("docstore-blobs-")
@@ -156,6 +168,30 @@ describe("BlobStore.layerFileSystem", () => {
 })
 
 describe("BlobStore.layerS3 (against s3rver)", () => {
+  it.scoped("reads its configuration from DOCSTORE_S3_* and refuses a part size below 5 MiB, naming it", () =>
+    Effect.gen(function*() {
+      const server = yield* S3Server.scoped()
+      const config = (extra: Record<string, string>) =>
+        ConfigProvider.fromMap(new Map(Object.entries({
+          DOCSTORE_S3_BUCKET: server.bucket,
+          DOCSTORE_S3_ENDPOINT: server.endpoint,
+          DOCSTORE_S3_FORCE_PATH_STYLE: "true",
+          DOCSTORE_S3_ACCESS_KEY_ID: "S3RVER",
+          DOCSTORE_S3_SECRET_ACCESS_KEY: "S3RVER",
+          ...extra
+        })))
+      const store = yield* storeOn(BlobStore.layerConfig.pipe(Layer.provide(NodeContext.layer))).pipe(
+        Effect.withConfigProvider(config({ DOCSTORE_S3_PREFIX: "configured/" }))
+      )
+      expect(store.backend).toBe("s3")
+      const stored = yield* store.put(text("configured"))
+      expect(server.requests().some((line) => line.startsWith(`PUT /${server.bucket}/configured/${stored.key}`))).toBe(true)
+      const refused = yield* Effect.flip(
+        storeOn(BlobStore.layerS3Config).pipe(Effect.withConfigProvider(config({ DOCSTORE_S3_PART_SIZE: "1024" })))
+      )
+      expect(String(refused)).toMatch(/DOCSTORE_S3_PART_SIZE.*at least 5 MiB/)
+    }))
+
   it.scoped("round-trips empty and small blobs; head, list and delete; a missing key is BlobNotFound", () =>
     Effect.gen(function*() {
       const server = yield* S3Server.scoped()

@@ -42,13 +42,14 @@ export const options: Config.Config<S3Options> = Config.all({
   accessKeyId: Config.option(Config.string("DOCSTORE_S3_ACCESS_KEY_ID")),
   secretAccessKey: Config.option(Config.redacted("DOCSTORE_S3_SECRET_ACCESS_KEY")),
   forcePathStyle: Config.boolean("DOCSTORE_S3_FORCE_PATH_STYLE").pipe(Config.withDefault(false)),
+  // Validated before the default applies, so that an error names the variable.
   partSize: Config.integer("DOCSTORE_S3_PART_SIZE").pipe(
-    Config.withDefault(8 * 1024 * 1024),
-    Config.validate({ message: "must be at least 5 MiB (5242880)", validation: (size) => size >= minPartSize })
+    Config.validate({ message: "must be at least 5 MiB (5242880)", validation: (size) => size >= minPartSize }),
+    Config.withDefault(8 * 1024 * 1024)
   ),
   queueSize: Config.integer("DOCSTORE_S3_QUEUE_SIZE").pipe(
-    Config.withDefault(4),
-    Config.validate({ message: "must be at least 1", validation: (size) => size >= 1 })
+    Config.validate({ message: "must be at least 1", validation: (size) => size >= 1 }),
+    Config.withDefault(4)
   )
 }).pipe(Config.map((config) => ({
   bucket: config.bucket,
