@@ -104,15 +104,21 @@ describe("DocumentBlobs", () => {
       expect(yield* keysIn(store)).toEqual([])
     }))
 
-  it.scoped("records the VersionId S3 reports (null on s3rver, which has no bucket versioning)", () =>
+  it.scopedLive("records the VersionId S3 reports (null on s3rver, which has no bucket versioning); gc on S3", () =>
     Effect.gen(function*() {
       const server = yield* S3Server.scoped()
-      const { blobs } = yield* servicesOn(layerMigrated, BlobStore.layerS3(server.options()))
+      const { blobs, store } = yield* servicesOn(layerMigrated, BlobStore.layerS3(server.options()))
       const workspaceId = randomUUID()
       const uploaded = yield* blobs.upload({ kind: "input", workspaceId, name: "report.csv" }, bytes("a,b\n1,2\n"))
       expect(uploaded.version).toMatchObject({ storageKey: uploaded.blob.key, storageVersionId: null, byteSize: 8n })
       const download = yield* blobs.download({ workspaceId, documentId: uploaded.document.id })
       expect(yield* readAll(download.bytes)).toBe("a,b\n1,2\n")
+      // Gc on S3: with no grace period, the unreferenced blob goes and the referenced one stays.
+      const orphan = yield* store.put(bytes("never recorded"))
+      const report = yield* blobs.gc({ grace: 0 })
+      expect(report).toMatchObject({ scanned: 2, referenced: 1, removedBytes: 14 })
+      expect(report.removed.map((info) => info.key)).toEqual([orphan.key])
+      expect(yield* keysIn(store)).toEqual([uploaded.blob.key])
     }))
 
   it.scopedLive("leaves an unrecorded blob when the database connection is cut between upload and record; gc collects it and nothing else", () =>
