@@ -104,13 +104,13 @@ export const runBlobsBench = async (options: BlobsOptions): Promise<BlobsResult>
     })
     const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
     let fsKey = ""
-    let s3Key = ""
+    let s3Blob = { key: "", sha256: "" }
     const sides: Record<Side, () => Promise<unknown>> = {
       fsPut: async () => (fsKey = (await run(fsStore.put({ path: source }))).key),
       copyFile: () => fs.copyFile(source, path.join(directory, "copy.bin")),
       fsGet: () => run(Stream.runDrain(fsStore.get(fsKey))),
       rawRead: () => drain(createReadStream(source, { highWaterMark: 64 * 1024 })),
-      s3Put: async () => (s3Key = (await run(s3Store.put({ path: source }, { key: "bench/layer" }))).key),
+      s3Put: async () => (s3Blob = await run(s3Store.put({ path: source }, { key: "bench/layer" }))),
       bareUpload: () =>
         new Upload({
           client: bare,
@@ -118,7 +118,7 @@ export const runBlobsBench = async (options: BlobsOptions): Promise<BlobsResult>
           partSize,
           queueSize
         }).done(),
-      s3Get: () => run(Stream.runDrain(s3Store.get(s3Key))),
+      s3Get: () => run(Stream.runDrain(s3Store.get(s3Blob.key, { sha256: s3Blob.sha256 }))),
       bareGet: async () => {
         const out = await bare.send(new GetObjectCommand({ Bucket: server.bucket, Key: "bench/bare" }))
         await drain(out.Body as Readable)

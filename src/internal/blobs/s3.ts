@@ -154,9 +154,7 @@ export const make = (config: S3Options) =>
         const body = out.Body as Readable | undefined
         const bytes = body === undefined
           ? Stream.empty
-          : NodeStream.fromReadable<BlobNotFound | BlobStoreUnavailable>(() => body, lookupFailure("get", key, versionId), {
-            chunkSize: 64 * 1024
-          })
+          : Stream.fromAsyncIterable(body as AsyncIterable<Uint8Array>, lookupFailure("get", key, versionId))
         return options.sha256 ? Checksum.verified(bytes, key, options.sha256, options.size) : bytes
       }))
 
