@@ -6,7 +6,7 @@
  * - filesystem upload: `BlobStore.put({ path })` (read, sha256, write, fsync,
  *   rename) against `fs.copyFile` (the kernel copies; no hash, no fsync);
  * - filesystem download: `BlobStore.get` drained (read and sha256 check)
- *   against reading the file raw (`createReadStream` drained, like `cat`, 256 KiB reads as the store);
+ *   against reading the file raw (`createReadStream` drained, like `cat`, 64 KiB reads as the store);
  * - S3 upload: the S3 layer's `put` against a bare `@aws-sdk/lib-storage`
  *   `Upload` of the same file with the same part size and queue size;
  * - S3 download: the layer's `get` drained (with its sha256 check) against a
@@ -109,12 +109,12 @@ export const runBlobsBench = async (options: BlobsOptions): Promise<BlobsResult>
       fsPut: async () => (fsKey = (await run(fsStore.put({ path: source }))).key),
       copyFile: () => fs.copyFile(source, path.join(directory, "copy.bin")),
       fsGet: () => run(Stream.runDrain(fsStore.get(fsKey))),
-      rawRead: () => drain(createReadStream(source, { highWaterMark: 256 * 1024 })),
+      rawRead: () => drain(createReadStream(source, { highWaterMark: 64 * 1024 })),
       s3Put: async () => (s3Blob = await run(s3Store.put({ path: source }, { key: "bench/layer" }))),
       bareUpload: () =>
         new Upload({
           client: bare,
-          params: { Bucket: server.bucket, Key: "bench/bare", Body: createReadStream(source, { highWaterMark: 256 * 1024 }) },
+          params: { Bucket: server.bucket, Key: "bench/bare", Body: createReadStream(source, { highWaterMark: 64 * 1024 }) },
           partSize,
           queueSize
         }).done(),

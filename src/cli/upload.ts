@@ -17,7 +17,7 @@ export const uploadFile = (request: Documents.PutRequest, file: string) =>
     const blobs = yield* DocumentBlobs.DocumentBlobs
     const { byteSize: _size, sha256: _sha256, storageKey: _key, storageVersionId: _id, ...version } = request.version
     const bytes = NodeStream.fromReadable(
-      () => createReadStream(file, { highWaterMark: 256 * 1024 }),
+      () => createReadStream(file, { highWaterMark: 64 * 1024 }),
       (error) => new BlobStoreUnavailable({ message: `reading ${file}: ${String(error)}` })
     )
     const total = yield* Effect.try({

@@ -1,9 +1,7 @@
 /** Large files for the blob tests, written and hashed in chunks (never whole in memory), and a memory probe. */
 import { createHash, randomBytes } from "node:crypto"
-import { once } from "node:events"
 import { createReadStream, createWriteStream } from "node:fs"
-import * as v8 from "node:v8"
-import * as vm from "node:vm"
+import { once } from "node:events"
 
 /** Writes `size` random bytes to `file`, 1 MiB at a time. */
 export const writeRandomFile = async (file: string, size: number): Promise<void> => {
@@ -26,47 +24,25 @@ export const sha256OfFile = async (file: string): Promise<string> => {
 export interface MemoryPeak {
   /**
    * Highest resident set size seen above the level when the probe started, in
-   * bytes. It includes garbage that V8 has not collected yet (it collects
-   * buffers' memory late, after tens of MB), so it bounds, but overstates,
-   * what the operation holds.
+   * bytes. (Heap plus buffer counts are no good measure: they include garbage
+   * that the next collection frees.)
    */
   readonly rss: number
-  /**
-   * Highest live memory (JavaScript heap plus buffers, measured right after a
-   * forced full collection) above the starting level, in bytes: what the
-   * operation actually holds at once.
-   */
-  readonly live: number
 }
 
-// A full collection on demand, without starting node with --expose-gc.
-v8.setFlagsFromString("--expose-gc")
-const collect = vm.runInNewContext("gc") as () => void
-
-const liveBytes = () => {
-  collect()
-  const usage = process.memoryUsage()
-  return usage.heapUsed + usage.arrayBuffers
-}
-
-/** Samples the process's memory while `body` runs: resident memory every 5 ms, live memory every 250 ms (each sample is a full collection). */
+/** Samples the process's memory every few milliseconds while `body` runs. */
 export const peakMemoryDuring = async <A>(body: () => Promise<A>): Promise<{ readonly result: A; readonly peak: MemoryPeak }> => {
-  const startLive = liveBytes()
-  const startRss = process.memoryUsage.rss()
+  const start = process.memoryUsage.rss()
   let rss = 0
-  let live = 0
-  const sampleRss = () => {
-    rss = Math.max(rss, process.memoryUsage.rss() - startRss)
+  const sample = () => {
+    rss = Math.max(rss, process.memoryUsage.rss() - start)
   }
-  const sampleLive = () => {
-    live = Math.max(live, liveBytes() - startLive)
-  }
-  const timers = [setInterval(sampleRss, 5), setInterval(sampleLive, 250)]
+  const timer = setInterval(sample, 5)
   try {
     const result = await body()
-    sampleRss()
-    return { result, peak: { rss, live } }
+    sample()
+    return { result, peak: { rss } }
   } finally {
-    for (const timer of timers) clearInterval(timer)
+    clearInterval(timer)
   }
 }

@@ -96,7 +96,7 @@ export const make = (root: string) =>
     const get = (key: string, options: GetOptions = {}) =>
       Stream.unwrap(Effect.gen(function*() {
         yield* head(key, options.versionId)
-        const bytes = fs.stream(fileOf(key), { chunkSize: 256 * 1024 }).pipe(
+        const bytes = fs.stream(fileOf(key), { chunkSize: 64 * 1024 }).pipe(
           Stream.mapError((error) =>
             isNotFound(error) ? new BlobNotFound({ key, versionId: null, message: `no blob ${key}` }) : unavailable(`reading ${key}`)(error)
           )

@@ -13,7 +13,7 @@ export interface BlobFile {
 
 export type BlobSource<E> = Stream.Stream<Uint8Array, E> | BlobFile
 
-const chunkSize = 256 * 1024
+const chunkSize = 64 * 1024
 
 /** The source's bytes; a missing file is bad input naming `path`. */
 export const bytesOf = <E>(source: BlobSource<E>): Stream.Stream<Uint8Array, E | InvalidInput | BlobStoreUnavailable> =>
