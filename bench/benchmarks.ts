@@ -2,6 +2,7 @@
  * Every benchmark, by the name given on the command line (bench/run.ts), and
  * the smoke sizes the test suite runs them at (test/bench.test.ts).
  */
+import { formatBlobs, peakRss, ratio as blobRatio, runBlobsBench } from "./blobs.js"
 import {
   copyRatio as bulkCopyRatio,
   formatBulk,
@@ -89,6 +90,33 @@ export const benchmarks: Readonly<Record<string, Benchmark>> = {
             0.9
           ),
           atLeast("change-feed trigger cost, single writes: with / without triggers", median(result.runs.map(triggerRatio)), 0.85)
+        ]
+      }
+    }
+  },
+  blobs: {
+    title: "Blob bytes: the filesystem store against the filesystem, the S3 store against the bare AWS SDK",
+    description:
+      "One file through `BlobStore.layerFileSystem` (put against `fs.copyFile`, get against a raw read) and through " +
+      "`BlobStore.layerS3` on s3rver (put and get against the bare SDK's same calls), with each operation's peak " +
+      "resident memory growth (bench/blobs.ts). Uses no database.",
+    size: "the file's size in MiB (default 1,024)",
+    run: async ({ log, runs, size, smoke }) => {
+      const result = await runBlobsBench({ mebibytes: size ?? (smoke ? 2 : 1024), runs: runs ?? (smoke ? 1 : 3), log })
+      return {
+        markdown: formatBlobs(result),
+        figures: [
+          atLeast("blob upload, filesystem: store put / fs.copyFile", blobRatio(result, "fsPut", "copyFile"), 0.25),
+          atLeast("blob download, filesystem: store get / raw read", blobRatio(result, "fsGet", "rawRead"), 0.5),
+          atLeast("blob upload, S3: layer / bare SDK", blobRatio(result, "s3Put", "bareUpload"), 0.8),
+          atLeast("blob download, S3: layer / bare SDK", blobRatio(result, "s3Get", "bareGet"), 0.8),
+          atMost(
+            `blob peak RSS growth, ${result.mebibytes} MiB file, filesystem store`,
+            // A positive floor: at a tiny size the growth can round to nothing.
+            Math.max(0.1, peakRss(result, ["fsPut", "fsGet"])),
+            64,
+            " MiB"
+          )
         ]
       }
     }

@@ -108,6 +108,8 @@ ALTER TABLE files ADD CONSTRAINT files_workspace_id_kind_name_key_key UNIQUE (wo
 
 CREATE INDEX document_changes_workspace_feed_order ON public.document_changes USING btree (workspace_id, tx_id, id);
 
+CREATE INDEX file_versions_storage_key ON public.file_versions USING btree (storage_key);
+
 CREATE INDEX files_source_file_id ON public.files USING btree (source_file_id) WHERE (source_file_id IS NOT NULL);
 
 CREATE INDEX files_workspace_listing ON public.files USING btree (workspace_id, created_at, id);

@@ -6,7 +6,9 @@
  * @since 0.1.0
  */
 import * as Predicate from "effect/Predicate"
+import type { BlobNotFound, BlobStoreUnavailable, ChecksumMismatch } from "./BlobStore.js"
 import type { DatabaseUrlMissing } from "./Database.js"
+import type { GcRefused } from "./DocumentBlobs.js"
 import type { EmbeddedPostgresError } from "./EmbeddedPostgres.js"
 import type {
   Conflict,
@@ -41,6 +43,10 @@ export type KnownError =
   | DatabaseUrlMissing
   | EmbeddedPostgresError
   | TenantIsolationUnavailable
+  | BlobNotFound
+  | ChecksumMismatch
+  | BlobStoreUnavailable
+  | GcRefused
 
 /**
  * 0 done, 1 the operation failed, 2 bad usage or input, 3 not found.
@@ -72,7 +78,12 @@ const table: { readonly [Tag in KnownError["_tag"]]: Status } = {
   MigrationFailed: { exitCode: 1, httpStatus: 500 },
   DatabaseUrlMissing: { exitCode: 1, httpStatus: 500 },
   EmbeddedPostgresError: { exitCode: 1, httpStatus: 500 },
-  TenantIsolationUnavailable: { exitCode: 1, httpStatus: 500 }
+  TenantIsolationUnavailable: { exitCode: 1, httpStatus: 500 },
+  BlobNotFound: { exitCode: 3, httpStatus: 404 },
+  // The stored bytes are not the ones recorded: a fault of the store, not of the request.
+  ChecksumMismatch: { exitCode: 1, httpStatus: 502 },
+  BlobStoreUnavailable: { exitCode: 1, httpStatus: 503 },
+  GcRefused: { exitCode: 1, httpStatus: 409 }
 }
 
 /** Anything else: a failure of ours or of the platform. */

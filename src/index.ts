@@ -1,10 +1,12 @@
 /**
  * @since 0.1.0
  */
+export * as BlobStore from "./BlobStore.js"
 export * as Change from "./Change.js"
 export * as ContentType from "./ContentType.js"
 export * as Database from "./Database.js"
 export * as Document from "./Document.js"
+export * as DocumentBlobs from "./DocumentBlobs.js"
 export * as DocumentChanges from "./DocumentChanges.js"
 export * as Documents from "./Documents.js"
 export * as EmbeddedPostgres from "./EmbeddedPostgres.js"

@@ -165,6 +165,7 @@ const expectTargetSchema = async (url: string) => {
       "effect_sql_migrations_pkey",
       "file_versions_file_id_version_no_key",
       "file_versions_pkey",
+      "file_versions_storage_key",
       "files_pkey",
       "files_source_file_id",
       "files_workspace_id_kind_name_key_key",

@@ -10,7 +10,9 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Documents from "../Documents.js"
 import { documentId, json, kind, print, StoreLive, workspace } from "./common.js"
+import { BlobsLive } from "./layers.js"
 import * as Output from "./output.js"
+import { uploadFile } from "./upload.js"
 
 /** Size and sha256 of a local file, read as a stream; progress on a terminal for big files. */
 const fingerprint = (file: string) =>
@@ -51,12 +53,14 @@ export const put = Command.make(
       Options.optional,
       Options.withDescription("A client-chosen version id: repeating the command with it does not add a version.")
     ),
+    noUpload: Options.boolean("no-upload").pipe(Options.withDescription("Record the version only; store no bytes.")),
     json
   },
   (options) =>
     Effect.gen(function*() {
       const documents = yield* Documents.Documents
-      const { sha256, size } = yield* fingerprint(options.file)
+      // Uploading, the store reports the storage fields; these are placeholders.
+      const { sha256, size } = options.noUpload ? yield* fingerprint(options.file) : { sha256: null, size: 0 }
       const name = Option.getOrElse(options.name, () => path.basename(options.file))
       const version: Documents.VersionInput = {
         storageKey: `sha256/${sha256}`,
@@ -78,7 +82,7 @@ export const put = Command.make(
         : options.kind === "log"
         ? { kind: "log", ...common, runId: Option.getOrElse(options.run, () => "") }
         : { kind: "export", ...common, exportJobId: Option.getOrElse(options.exportJob, () => "") }
-      const written = yield* documents.put(request)
+      const written = options.noUpload ? yield* documents.put(request) : yield* uploadFile(request, options.file)
       if (options.json) {
         yield* Console.log(Output.jsonLine({
           document: Output.documentRecord(written.document),
@@ -93,7 +97,10 @@ export const put = Command.make(
         )
       }
     })
-).pipe(Command.withDescription("Record a new version of a document for a local file."), Command.provide(StoreLive))
+).pipe(
+  Command.withDescription("Store a local file's bytes as a new version of a document (--no-upload: record it only)."),
+  Command.provide(BlobsLive)
+)
 
 export const ls = Command.make(
   "ls",

@@ -1,7 +1,7 @@
 /**
  * The change-feed commands: `changes` and `prune`.
  */
-import { Command, HelpDoc, Options, ValidationError } from "@effect/cli"
+import { Command, Options } from "@effect/cli"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -10,6 +10,7 @@ import * as Stream from "effect/Stream"
 import * as DocumentChanges from "../DocumentChanges.js"
 import { InvalidInput } from "../Errors.js"
 import { json, StoreLive, workspace } from "./common.js"
+import { ageOption } from "./age.js"
 import * as Output from "./output.js"
 
 /** Set when `changes --follow` runs: Ctrl-C is then its normal, successful end. */
@@ -79,40 +80,10 @@ export const changes = Command.make(
   Command.provide(StoreLive)
 )
 
-const parseAge = (text: string): Option.Option<Duration.Duration> => {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w|millis|seconds?|minutes?|hours?|days?|weeks?)\s*$/i.exec(text)
-  if (!match) return Option.none()
-  const amount = Number(match[1])
-  const unit = match[2]!.toLowerCase()
-  const millis = unit === "ms" || unit === "millis"
-    ? 1
-    : unit.startsWith("s")
-    ? 1000
-    : unit === "m" || unit.startsWith("minute")
-    ? 60_000
-    : unit.startsWith("h")
-    ? 3_600_000
-    : unit.startsWith("d")
-    ? 86_400_000
-    : 604_800_000
-  return Option.some(Duration.millis(amount * millis))
-}
-
 export const prune = Command.make(
   "prune",
   {
-    olderThan: Options.text("older-than").pipe(
-      Options.withDescription("An age such as 30d, 12h, 90m or '7 days'."),
-      Options.mapEffect((text) =>
-        Option.match(parseAge(text), {
-          onNone: () =>
-            Effect.fail(ValidationError.invalidValue(
-              HelpDoc.p(`--older-than: "${text}" is not an age such as 30d, 12h or 90m`)
-            )),
-          onSome: Effect.succeed
-        })
-      )
-    ),
+    olderThan: ageOption("older-than"),
     json
   },
   (options) =>

@@ -15,8 +15,10 @@ import * as ErrorStatus from "../ErrorStatus.js"
 import { json, StoreLive } from "./common.js"
 import { runDemo } from "./demo.js"
 import { ls, put, show, versions } from "./documents.js"
+import { get } from "./get.js"
 import { changes, follow, prune } from "./feed.js"
 import * as Migrate from "./migrate.js"
+import { blobs } from "./blobs.js"
 import * as Consumers from "./consumers.js"
 import * as Health from "./health.js"
 import { relay } from "./relay.js"
@@ -55,11 +57,13 @@ export const docstore = Command.make("docstore").pipe(
   Command.withSubcommands([
     migrate,
     put,
+    get,
     ls,
     show,
     versions,
     changes,
     prune,
+    blobs,
     Consumers.command,
     Health.command,
     RepairFeed.command,
