@@ -15,6 +15,7 @@ import writePathTuning from "./0007_write_path_tuning.js"
 import checksumCheck from "./0008_checksum_check.js"
 import changeTriggerMemory from "./0009_change_trigger_memory.js"
 import changeTriggerLookup from "./0010_change_trigger_lookup.js"
+import apiTokens from "./0012_api_tokens.js"
 
 export const migrations: Readonly<Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>> = {
   "0001_legacy_baseline": legacyBaseline,
@@ -26,5 +27,6 @@ export const migrations: Readonly<Record<string, Effect.Effect<void, unknown, Sq
   "0007_write_path_tuning": writePathTuning,
   "0008_checksum_check": checksumCheck,
   "0009_change_trigger_memory": changeTriggerMemory,
-  "0010_change_trigger_lookup": changeTriggerLookup
+  "0010_change_trigger_lookup": changeTriggerLookup,
+  "0012_api_tokens": apiTokens
 }

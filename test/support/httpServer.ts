@@ -1,0 +1,50 @@
+/**
+ * `docstore serve` as the tests run it: the HTTP API on a free loopback port,
+ * over the library's services on a migrated database of its own, and tokens
+ * made as an operator would (`ApiTokens.create`).
+ */
+import { randomUUID } from "node:crypto"
+import * as PlatformHttpServer from "@effect/platform/HttpServer"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Redacted from "effect/Redacted"
+import * as ApiTokens from "../../src/ApiTokens.js"
+import * as Database from "../../src/Database.js"
+import * as DocumentChanges from "../../src/DocumentChanges.js"
+import * as Documents from "../../src/Documents.js"
+import * as HttpServer from "../../src/HttpServer.js"
+import * as Migrations from "../../src/Migrations.js"
+import { createDatabase } from "./Database.js"
+
+export interface Options {
+  readonly feed?: DocumentChanges.Options
+  readonly http?: HttpServer.Options
+  readonly maxConnections?: number
+}
+
+export const start = async (options: Options = {}) => {
+  const url = await createDatabase("http")
+  const client = Database.layer({ url: Redacted.make(url), maxConnections: options.maxConnections ?? 20 })
+  const migrator = ManagedRuntime.make(client)
+  await migrator.runPromise(Migrations.run())
+  await migrator.dispose()
+  const services = Layer.mergeAll(Documents.layer, DocumentChanges.layer(options.feed), ApiTokens.layer).pipe(
+    Layer.provideMerge(client)
+  )
+  const runtime = ManagedRuntime.make(HttpServer.layerServe({ ...options.http, port: 0 }).pipe(Layer.provideMerge(services)))
+  const address = await runtime.runPromise(Effect.map(PlatformHttpServer.HttpServer, (server) => server.address))
+  if (address._tag !== "TcpAddress") throw new Error("expected a TCP address")
+  const base = `http://127.0.0.1:${address.port}`
+  /** A new workspace and a token for it. */
+  const workspace = async () => {
+    const workspaceId = randomUUID()
+    const created = await runtime.runPromise(
+      Effect.flatMap(ApiTokens.ApiTokens, (tokens) => tokens.create({ workspaceId, label: "test" }))
+    )
+    return { workspaceId, token: Redacted.value(created.secret), tokenId: created.token.id }
+  }
+  return { url, base, runtime, workspace, close: () => runtime.dispose() }
+}
+
+export type Server = Awaited<ReturnType<typeof start>>
