@@ -27,6 +27,8 @@ import * as Documents from "./Documents.js"
 import { InvalidInput } from "./Errors.js"
 import { runDemo } from "./internal/demo.js"
 import * as Output from "./internal/output.js"
+import { serve } from "./cli/serve.js"
+import { token } from "./cli/token.js"
 import * as Migrate from "./migrate.js"
 import * as NameKey from "./NameKey.js"
 
@@ -315,7 +317,7 @@ const demo = Command.make("demo", { json }, (options) => runDemo({ json: options
 
 const docstore = Command.make("docstore").pipe(
   Command.withDescription("A PostgreSQL-backed document store for Effect backends."),
-  Command.withSubcommands([migrate, put, ls, show, versions, changes, prune, demo])
+  Command.withSubcommands([migrate, put, ls, show, versions, changes, prune, demo, serve, token])
 )
 
 const cli = Command.run(docstore, { name: "docstore", version: "0.1.0" })
@@ -327,6 +329,7 @@ const exitCodeOf = (error: { readonly _tag: string }): number => {
       return 2
     case "DocumentNotFound":
     case "VersionNotFound":
+    case "TokenNotFound":
       return 3
     default:
       return 1
