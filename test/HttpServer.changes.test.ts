@@ -6,7 +6,9 @@
 import { randomUUID } from "node:crypto"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import * as DocumentChanges from "../src/DocumentChanges.js"
+import { ChangeJson } from "../src/HttpApi.js"
 import * as Cursor from "../src/internal/cursor.js"
 import { withClient } from "./support/Database.js"
 import { type ChangeLine, eventually, getChanges, openSse } from "./support/feedClients.js"
@@ -81,6 +83,10 @@ describe("catch-up", () => {
     expect(rest.headers.get("cache-control")).toBe("no-store")
     expect(rest.headers.get("etag")).toBeNull()
     expect([...first.changes, ...rest.changes].map((c) => c.id)).toEqual(await committed(ws))
+    // Each line is what the API declares (HttpApi.ChangeJson), field for field.
+    for (const line of [...first.changes, ...rest.changes]) {
+      expect(Schema.encodeSync(ChangeJson)(Schema.decodeUnknownSync(ChangeJson)(line))).toEqual(line)
+    }
   })
 
   it("answers a malformed cursor 400 and another feed epoch's cursor 409 saying where to refetch", async () => {
