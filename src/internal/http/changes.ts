@@ -131,7 +131,8 @@ const sse = (first: Chunk.Chunk<FeedEvent>, pull: Pull, workspaceId: WorkspaceId
     // After the headers went out, an expiry is an event; the client refetches, then reconnects.
     Stream.catchAll((error) => {
       const answer = answerable(workspaceId)(error)
-      return Stream.make(`event: error\ndata: ${JSON.stringify(answer)}\n\n`)
+      const body = { ...answer, _tag: answer._tag, message: answer.message }
+      return Stream.make(`event: error\ndata: ${JSON.stringify(body)}\n\n`)
     }),
     Stream.mapChunks((events) => Chunk.of(Chunk.join(Chunk.map(events, (e) => typeof e === "string" ? e : sseEvent(e)), "")))
   )
