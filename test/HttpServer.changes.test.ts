@@ -236,16 +236,19 @@ describe("fan-out", () => {
     const start = await listingCursor(ws)
     const clients = Array.from({ length: count }, () => ({ caughtUp: false, changes: 0 }))
     const connections: Array<{ close: () => void; done: Promise<void> }> = []
-    // Connecting in waves of 100: a thousand token checks and catch-up reads at once would only queue.
-    for (let wave = 0; wave < count; wave += 100) {
-      connections.push(...await Promise.all(clients.slice(wave, wave + 100).map(async (client) => {
-        const opened = await openSse(changesUrl(ws, `cursor=${start}&live=sse`), auth(ws), (event) => {
-          if (event.event === "caught-up") client.caughtUp = true
-          if (event.event === "change") client.changes++
-        })
-        expect(opened.status).toBe(200)
-        return opened.connection!
-      })))
+    // Connecting in waves of 50: a thousand token checks and catch-up reads at once would only queue.
+    // An overloaded server answers 503 (its pool or request timeout); a client then tries again.
+    const connect = async (client: (typeof clients)[number], attempt = 1): Promise<{ close: () => void; done: Promise<void> }> => {
+      const opened = await openSse(changesUrl(ws, `cursor=${start}&live=sse`), auth(ws), (event) => {
+        if (event.event === "caught-up") client.caughtUp = true
+        if (event.event === "change") client.changes++
+      })
+      if (opened.status === 503 && attempt < 5) return connect(client, attempt + 1)
+      expect(opened.status).toBe(200)
+      return opened.connection!
+    }
+    for (let wave = 0; wave < count; wave += 50) {
+      connections.push(...await Promise.all(clients.slice(wave, wave + 50).map((client) => connect(client))))
     }
     await eventually(() => clients.every((client) => client.caughtUp), 60_000, "every client caught up")
     const before = await feedQueries()
@@ -271,6 +274,8 @@ describe("fan-out", () => {
     console.log(`fan-out: ${one.toFixed(1)} feed queries/s with 1 SSE client, ${rate.toFixed(1)} with ${many} ` +
       `(connected, idled and served in ${((Date.now() - started) / 1000).toFixed(1)} s)`)
     expect(one).toBeGreaterThan(0)
-    expect(rate / one).toBeLessThanOrEqual(1.1)
+    // The shared poller reads at most once per poll interval (50 ms here) while idle. On a starved machine its
+    // loop runs late, and the one-client figure falls below that schedule: the schedule then bounds the many.
+    expect(rate / Math.max(one, 1000 / 50)).toBeLessThanOrEqual(1.1)
   }, 300_000)
 })
