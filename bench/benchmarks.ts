@@ -11,6 +11,7 @@ import {
   triggerRatio as bulkTriggerRatio
 } from "./bulk.js"
 import { runFeedBench } from "./feed.js"
+import { catchUpRatio, formatHttp, getRatio, listRatio, runHttpBench } from "./http.js"
 import { formatKeyset, growth, runKeysetBench } from "./keyset.js"
 import { formatMigrationBench, readingTheRatio, runMigrationBench } from "./migration.js"
 import { formatRelay, publishRatio, runRelayBench, throughputRatio } from "./relay.js"
@@ -171,6 +172,34 @@ export const benchmarks: Readonly<Record<string, Benchmark>> = {
           atMost("live delivery p99, library writes, subscriber in another process", result.childP99, 15, " ms"),
           atMost("live delivery p99, raw SQL writes (poll interval 100 ms)", result.pollP99, 110, " ms"),
           atMost(`feed queries/s, ${result.subscribers.toLocaleString("en-US")} live subscribers / 1`, result.subscribersRatio, 1.1)
+        ]
+      }
+    }
+  },
+  http: {
+    title: "The HTTP API (docstore serve) against the library called directly",
+    description:
+      "Requests/s of `GET .../documents/:id` and `GET .../documents?limit=100` over HTTP (node fetch, a server in the " +
+      "same process, bearer token checked on each request) against `Documents.get` / `list` called directly; catch-up " +
+      "rows/s over HTTP (chunks of 10,000 JSON lines) against `DocumentChanges.stream`; and the latency from `put` " +
+      "returning to the change arriving at an SSE client (bench/http.ts).",
+    size: "changes read by the catch-up (default 200,000)",
+    run: async ({ log, runs, size, smoke, url }) => {
+      const result = await runHttpBench({
+        serverUrl: url,
+        requests: smoke ? 50 : 2_000,
+        changes: size ?? (smoke ? 2_000 : 200_000),
+        latencySamples: smoke ? 10 : 200,
+        runs: runs ?? (smoke ? 1 : 3),
+        log
+      })
+      return {
+        markdown: formatHttp(result),
+        figures: [
+          atLeast("HTTP get / Documents.get, requests/s", median(result.runs.map(getRatio)), 0.3),
+          atLeast("HTTP list / Documents.list, requests/s", median(result.runs.map(listRatio)), 0.3),
+          atLeast("HTTP catch-up / DocumentChanges.stream, rows/s", median(result.runs.map(catchUpRatio)), 0.5),
+          atMost("commit to SSE client p99", result.latency.p99, 50, " ms")
         ]
       }
     }

@@ -16,6 +16,7 @@ import checksumCheck from "./0008_checksum_check.js"
 import changeTriggerMemory from "./0009_change_trigger_memory.js"
 import changeTriggerLookup from "./0010_change_trigger_lookup.js"
 import feedIdentity from "./0011_feed_identity.js"
+import apiTokens from "./0012_api_tokens.js"
 import blobReferences from "./0013_blob_references.js"
 
 export const migrations: Readonly<Record<string, Effect.Effect<void, unknown, SqlClient.SqlClient>>> = {
@@ -30,5 +31,6 @@ export const migrations: Readonly<Record<string, Effect.Effect<void, unknown, Sq
   "0009_change_trigger_memory": changeTriggerMemory,
   "0010_change_trigger_lookup": changeTriggerLookup,
   "0011_feed_identity": feedIdentity,
+  "0012_api_tokens": apiTokens,
   "0013_blob_references": blobReferences
 }

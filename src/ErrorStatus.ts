@@ -7,6 +7,7 @@
  */
 import * as Predicate from "effect/Predicate"
 import type { BlobNotFound, BlobStoreUnavailable, ChecksumMismatch } from "./BlobStore.js"
+import type { TokenNotFound } from "./ApiTokens.js"
 import type { DatabaseUrlMissing } from "./Database.js"
 import type { GcRefused } from "./DocumentBlobs.js"
 import type { EmbeddedPostgresError } from "./EmbeddedPostgres.js"
@@ -47,6 +48,7 @@ export type KnownError =
   | ChecksumMismatch
   | BlobStoreUnavailable
   | GcRefused
+  | TokenNotFound
 
 /**
  * 0 done, 1 the operation failed, 2 bad usage or input, 3 not found.
@@ -83,7 +85,8 @@ const table: { readonly [Tag in KnownError["_tag"]]: Status } = {
   // The stored bytes are not the ones recorded: a fault of the store, not of the request.
   ChecksumMismatch: { exitCode: 1, httpStatus: 502 },
   BlobStoreUnavailable: { exitCode: 1, httpStatus: 503 },
-  GcRefused: { exitCode: 1, httpStatus: 409 }
+  GcRefused: { exitCode: 1, httpStatus: 409 },
+  TokenNotFound: { exitCode: 3, httpStatus: 404 }
 }
 
 /** Anything else: a failure of ours or of the platform. */

@@ -108,7 +108,8 @@ export const layer: Layer.Layer<TenantIsolation, TenantIsolationUnavailable | Sq
  *   document cascades as the owner);
  * - document_changes, document_feed: SELECT (the change log is written by
  *   its trigger as the owner, retention (`prune`) runs as the owner);
- * - document_consumers: SELECT, INSERT, UPDATE (durable consumers' checkpoints).
+ * - document_consumers: SELECT, INSERT, UPDATE (durable consumers' checkpoints);
+ * - api_tokens: SELECT (the HTTP API checks tokens; they are made and revoked as the owner).
  *
  * No sequence is used by the runtime role, and `effect_sql_migrations` stays out of its reach.
  *
@@ -123,7 +124,8 @@ export const grantStatements = (role: string, options: { readonly schema?: strin
     `GRANT SELECT, INSERT, UPDATE, DELETE ON ${schema}.files TO ${to}`,
     `GRANT SELECT, INSERT ON ${schema}.file_versions TO ${to}`,
     `GRANT SELECT ON ${schema}.document_changes, ${schema}.document_feed TO ${to}`,
-    `GRANT SELECT, INSERT, UPDATE ON ${schema}.document_consumers TO ${to}`
+    `GRANT SELECT, INSERT, UPDATE ON ${schema}.document_consumers TO ${to}`,
+    `GRANT SELECT ON ${schema}.api_tokens TO ${to}`
   ]
 }
 

@@ -125,6 +125,7 @@ const expectTargetSchema = async (url: string) => {
   await withClient(url, async (client) => {
     const schema = await schemaSnapshot(client)
     expect(schema.tables.map((t) => t.table)).toEqual([
+      "api_tokens",
       "document_changes",
       "document_consumers",
       "document_feed",
@@ -158,6 +159,9 @@ const expectTargetSchema = async (url: string) => {
       "files.files_workspace_id_kind_name_key_key"
     ])
     expect(schema.indexes.map((i: any) => i.indexname)).toEqual([
+      "api_tokens_pkey",
+      "api_tokens_token_sha256_key",
+      "api_tokens_workspace_id",
       "document_changes_pkey",
       "document_changes_workspace_feed_order",
       "document_consumers_pkey",

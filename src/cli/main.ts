@@ -23,6 +23,8 @@ import * as Consumers from "./consumers.js"
 import * as Health from "./health.js"
 import { relay } from "./relay.js"
 import * as RepairFeed from "./repairFeed.js"
+import { serve } from "./serve.js"
+import { token } from "./token.js"
 
 const migrate = Command.make(
   "migrate",
@@ -68,6 +70,8 @@ export const docstore = Command.make("docstore").pipe(
     Health.command,
     RepairFeed.command,
     relay,
+    serve,
+    token,
     demo,
     server
   ])
