@@ -81,7 +81,8 @@ const table: { readonly [Tag in KnownError["_tag"]]: Status } = {
   DatabaseUrlMissing: { exitCode: 1, httpStatus: 500 },
   EmbeddedPostgresError: { exitCode: 1, httpStatus: 500 },
   TenantIsolationUnavailable: { exitCode: 1, httpStatus: 500 },
-  BlobNotFound: { exitCode: 3, httpStatus: 404 },
+  // A recorded version whose bytes the store does not have: the store failed, the request was right.
+  BlobNotFound: { exitCode: 1, httpStatus: 404 },
   // The stored bytes are not the ones recorded: a fault of the store, not of the request.
   ChecksumMismatch: { exitCode: 1, httpStatus: 502 },
   BlobStoreUnavailable: { exitCode: 1, httpStatus: 503 },

@@ -114,10 +114,9 @@ const eventually = async (what: string, condition: () => Promise<boolean>, secon
   }
 }
 
-const streamCount = async (stream: string) => {
-  const jsm = await jetstreamManager(nc)
-  return jsm.streams.info(stream).then((info) => info.state.messages, () => 0)
-}
+/** The stream's message count; 0 while the test's own connection has not yet reconnected after a restart. */
+const streamCount = (stream: string) =>
+  jetstreamManager(nc).then((jsm) => jsm.streams.info(stream)).then((info) => info.state.messages, () => 0)
 
 interface Relayed {
   readonly seq: number

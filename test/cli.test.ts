@@ -174,6 +174,7 @@ describe("docstore CLI", () => {
       expect(stdout).toMatch(/^ {2}change .* version_added +input +[0-9a-f-]{36} +v2$/m)
       expect(stdout).toMatch(/^ {2}input +Report\.pdf +2 /m)
       expect(stdout).toMatch(/^4 documents, 5 versions in workspace /m)
+      expect(stdout).toMatch(/^download Report\.pdf v1: 48213 bytes, sha256 verified$/m)
     }
   })
 })

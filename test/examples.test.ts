@@ -15,7 +15,7 @@ describe("examples", () => {
     const steps = Object.keys(history)
     expect(stdout).toMatch(new RegExp(`applied ${steps.at(-1)} in \\d+ ms`))
     expect(stdout).toMatch(new RegExp(`${steps.length} applied now; ${steps.length} applied in total, 0 pending`))
-    expect(stdout).toMatch(/tables: document_changes, document_consumers, document_feed, effect_sql_migrations, file_versions, files/)
+    expect(stdout).toMatch(/tables: api_tokens, document_changes, document_consumers, document_feed, effect_sql_migrations, file_versions, files/)
   })
 })
 

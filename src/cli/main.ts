@@ -10,11 +10,13 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Database from "../Database.js"
+import * as DocumentChanges from "../DocumentChanges.js"
 import * as EmbeddedPostgres from "../EmbeddedPostgres.js"
 import * as ErrorStatus from "../ErrorStatus.js"
-import { json, StoreLive } from "./common.js"
+import { json } from "./common.js"
 import { runDemo } from "./demo.js"
 import { ls, put, show, versions } from "./documents.js"
+import { BlobsLive } from "./layers.js"
 import { get } from "./get.js"
 import { changes, follow, prune } from "./feed.js"
 import * as Migrate from "./migrate.js"
@@ -37,7 +39,7 @@ const migrate = Command.make(
 
 const demo = Command.make("demo", { json }, (options) => runDemo({ json: options.json })).pipe(
   Command.withDescription("Migrate, follow the change feed and write a small scenario, printing changes live."),
-  Command.provide(Layer.mergeAll(StoreLive, Migrate.reporting))
+  Command.provide(Layer.mergeAll(DocumentChanges.layer().pipe(Layer.provideMerge(BlobsLive)), Migrate.reporting))
 )
 
 const server = Command.make("server").pipe(

@@ -65,10 +65,12 @@ const decodeFacts = Schema.decodeUnknown(Facts)
 export const facts: Effect.Effect<{ readonly facts: Facts; readonly checkpoints: ReadonlyArray<Checkpoint> }, SqlError, SqlClient.SqlClient> =
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    // The checkpoints first: the server's counter, read after them, lies above every one of them. (Read the
+    // other way round, a consumer that checkpoints in between seems to be ahead of the server.)
+    const consumers = yield* sql<{ name: string; cursor: string }>`SELECT name, cursor FROM document_consumers`
     const [row] = yield* sql`SELECT * FROM document_feed_facts()`
     // A row that does not decode is a bug of ours (or a database without migration 0011): a defect.
     const facts = yield* Effect.orDie(decodeFacts(row))
-    const consumers = yield* sql<{ name: string; cursor: string }>`SELECT name, cursor FROM document_consumers`
     const checkpoints = consumers.flatMap(({ cursor, name }) =>
       Either.match(Cursor.decode(cursor), {
         onLeft: () => [],
