@@ -19,7 +19,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { CursorExpired, FeedDiverged } from "../../Errors.js"
 import * as Cursor from "../cursor.js"
-import type pg from "pg"
+import pg from "pg"
 import * as Pool from "../pg/pool.js"
 
 /**
@@ -168,6 +168,11 @@ const ahead = () =>
       "refetch: list the documents, then stream from the listing's cursor"
   })
 
+// The check is read-mostly and idempotent: a pooled connection that died while idle (a restarted server,
+// a killed backend) is retried once on a fresh one instead of failing the write that asked.
+const lostConnection = (error: SqlError) => !(error.cause instanceof pg.DatabaseError)
+const checkOnce = Effect.retry(check, { times: 1, while: lostConnection })
+
 const guards = new WeakMap<SqlClient.SqlClient, Guard>()
 
 const make = (sql: SqlClient.SqlClient, pool: Option.Option<pg.Pool>): Guard => {
@@ -189,7 +194,7 @@ const make = (sql: SqlClient.SqlClient, pool: Option.Option<pg.Pool>): Guard => 
     if (now < healthyUntil) return Effect.void
     if (diverged !== undefined && now < diverged.until) return Effect.fail(diverged.error)
     const seen = generation
-    return Effect.flatMap(Effect.provideService(check, SqlClient.SqlClient, sql), (verdict) => {
+    return Effect.flatMap(Effect.provideService(checkOnce, SqlClient.SqlClient, sql), (verdict) => {
       if (verdict._tag === "Diverged") {
         diverged = { error: verdict.error, until: Date.now() + divergedInterval }
         return Effect.fail(verdict.error)
