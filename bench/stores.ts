@@ -71,29 +71,35 @@ export const median = (values: ReadonlyArray<number>): number => {
 
 export const newVersion = (i: number) => ({ storageKey: `bench/${i}/${randomUUID()}`, byteSize: 1000 + i })
 
-/** What `put` sends for a new input: one statement, the key's lock, the upsert and the version insert. */
+/**
+ * What `put` sends for a new input: one statement, the key's lock, the upsert and the version insert.
+ * `moreCtes` (`, name AS (...)`) are added after the version insert (bench/triggerFloor.ts adds the change rows).
+ */
+export const putStatement = (moreCtes = "") =>
+  `WITH key_lock AS (
+     SELECT pg_advisory_xact_lock(${Documents.keyLockClass}, hashtext($2::uuid::text || '/' || 'input'::text || '/' || $4::text))
+   ), document AS (
+     INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
+     SELECT $1::uuid, $2::uuid, 'input', $3, $4, NULL::uuid, NULL::uuid
+     FROM key_lock
+     ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
+     RETURNING *
+   ), version AS (
+     INSERT INTO file_versions (id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256)
+     SELECT $5, document.id, next_version_no(document.id), $6, NULL, NULL, $7, NULL
+     FROM document
+     RETURNING *
+   )${moreCtes}
+   SELECT document.*, version.id AS version_id, version.version_no, version.storage_key,
+          version.storage_version_id, version.content_type, version.byte_size, version.sha256,
+          version.created_at AS version_created_at
+   FROM document, version`
+
+const putText = putStatement()
+
+/** `put`'s statement for a new input, sent by bare pg. */
 export const barePut = async (pool: pg.Pool, workspaceId: string, name: string, version: ReturnType<typeof newVersion>) => {
-  await pool.query(
-    `WITH key_lock AS (
-       SELECT pg_advisory_xact_lock(${Documents.keyLockClass}, hashtext($2::uuid::text || '/' || 'input'::text || '/' || $4::text))
-     ), document AS (
-       INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
-       SELECT $1::uuid, $2::uuid, 'input', $3, $4, NULL::uuid, NULL::uuid
-       FROM key_lock
-       ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
-       RETURNING *
-     ), version AS (
-       INSERT INTO file_versions (id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256)
-       SELECT $5, document.id, next_version_no(document.id), $6, NULL, NULL, $7, NULL
-       FROM document
-       RETURNING *
-     )
-     SELECT document.*, version.id AS version_id, version.version_no, version.storage_key,
-            version.storage_version_id, version.content_type, version.byte_size, version.sha256,
-            version.created_at AS version_created_at
-     FROM document, version`,
-    [randomUUID(), workspaceId, name, name.toLowerCase(), randomUUID(), version.storageKey, version.byteSize]
-  )
+  await pool.query(putText, [randomUUID(), workspaceId, name, name.toLowerCase(), randomUUID(), version.storageKey, version.byteSize])
 }
 
 /** Runs `count` calls over `lanes` concurrent lanes; returns calls per second. */

@@ -20,9 +20,8 @@
  */
 import { randomUUID } from "node:crypto"
 import pg from "pg"
-import * as Documents from "../src/Documents.js"
 import { withClient, withServer } from "./server.js"
-import { median, newVersion, timedLanes, withStores } from "./stores.js"
+import { median, newVersion, putStatement, timedLanes, withStores } from "./stores.js"
 
 const option = (name: string, fallback: number) => {
   const at = process.argv.indexOf(`--${name}`)
@@ -36,33 +35,16 @@ const lanes = 8
 const sides = ["triggers", "floor", "without"] as const
 type Side = typeof sides[number]
 
-// put's statement (bench/stores.ts barePut); `$8` adds the change rows the triggers would write.
+// put's statement (bench/stores.ts); with `withChanges`, the change rows the triggers would write.
 const single = (withChanges: boolean) =>
-  `WITH key_lock AS (
-     SELECT pg_advisory_xact_lock(${Documents.keyLockClass}, hashtext($2::uuid::text || '/' || 'input'::text || '/' || $4::text))
-   ), document AS (
-     INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
-     SELECT $1::uuid, $2::uuid, 'input', $3, $4, NULL::uuid, NULL::uuid
-     FROM key_lock
-     ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
-     RETURNING *
-   ), version AS (
-     INSERT INTO file_versions (id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256)
-     SELECT $5, document.id, next_version_no(document.id), $6, NULL, NULL, $7, NULL
-     FROM document
-     RETURNING *
-   )${withChanges
+  putStatement(withChanges
     ? `, changes AS (
      INSERT INTO document_changes (workspace_id, document_id, kind, op, version_no)
      SELECT workspace_id, id, kind, 'created', NULL::int FROM document
      UNION ALL SELECT document.workspace_id, version.file_id, document.kind, 'version_added', version.version_no
      FROM document, version
    )`
-    : ""}
-   SELECT document.*, version.id AS version_id, version.version_no, version.storage_key,
-          version.storage_version_id, version.content_type, version.byte_size, version.sha256,
-          version.created_at AS version_created_at
-   FROM document, version`
+    : "")
 
 const bulk = async (client: pg.Client, label: string, withChanges: boolean) => {
   const files = { id: [] as Array<string>, workspace: [] as Array<string>, name: [] as Array<string>, key: [] as Array<string> }
