@@ -127,7 +127,8 @@ describe("BlobStore.layerFileSystem", () => {
   it.scoped("leaves no blob when the writing process is killed mid-write (SIGKILL)", () =>
     Effect.gen(function*() {
       const root = yield* tempDirectory("docstore-blobs-")
-      const child = spawn(path.resolve("node_modules/.bin/tsx"), ["test/support/blobPutProcess.ts", root], { stdio: "ignore" })
+      // Node itself, not the tsx wrapper: SIGKILL cannot be relayed, and would leave the writer running.
+      const child = spawn(process.execPath, ["--import", "tsx", "test/support/blobPutProcess.ts", root], { stdio: "ignore" })
       yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
       const partial = async () => {
         const names = await nodeFs.readdir(path.join(root, "tmp")).catch(() => [])
