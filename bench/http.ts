@@ -6,6 +6,10 @@
  * latency from a commit (`put` returned) to the SSE client receiving it.
  */
 import { randomUUID } from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as os from "node:os"
+import * as path from "node:path"
+import { NodeContext } from "@effect/platform-node"
 import * as PlatformHttpServer from "@effect/platform/HttpServer"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -15,7 +19,9 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as ApiTokens from "../src/ApiTokens.js"
+import * as BlobStore from "../src/BlobStore.js"
 import * as Database from "../src/Database.js"
+import * as DocumentBlobs from "../src/DocumentBlobs.js"
 import * as DocumentChanges from "../src/DocumentChanges.js"
 import * as Documents from "../src/Documents.js"
 import * as HttpServer from "../src/HttpServer.js"
@@ -58,7 +64,14 @@ export const runHttpBench = async (options: HttpBenchOptions): Promise<HttpBench
   await createDatabase(options.serverUrl, name)
   const url = databaseUrl(options.serverUrl, name)
   const client = Database.layer({ url: Redacted.make(url), maxConnections: 16 })
-  const services = Layer.mergeAll(Documents.layer, DocumentChanges.layer(), ApiTokens.layer).pipe(Layer.provideMerge(client))
+  const blobRoot = await fs.mkdtemp(path.join(os.tmpdir(), "bench-http-blobs-"))
+  const services = DocumentBlobs.layer.pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(Documents.layer, DocumentChanges.layer(), ApiTokens.layer, BlobStore.layerFileSystem({ root: blobRoot }))
+    ),
+    Layer.provideMerge(client),
+    Layer.provide(NodeContext.layer)
+  )
   const runtime = ManagedRuntime.make(
     HttpServer.layerServe({ port: 0 }).pipe(Layer.provideMerge(services), Layer.provide(quiet))
   )
@@ -140,6 +153,7 @@ export const runHttpBench = async (options: HttpBenchOptions): Promise<HttpBench
   } finally {
     await runtime.dispose()
     await dropDatabase(options.serverUrl, name)
+    await fs.rm(blobRoot, { recursive: true, force: true })
   }
 }
 

@@ -94,6 +94,19 @@ export interface GetOptions {
   readonly sha256?: string | null | undefined
   /** With `sha256`: also the number of bytes expected. */
   readonly size?: number | undefined
+  /**
+   * Only these bytes (`end` inclusive, as in HTTP ranges). A part of a blob
+   * cannot be checked against the whole one's sha256: `sha256` is ignored.
+   */
+  readonly range?: ByteRange | undefined
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface ByteRange {
+  readonly start: number
+  readonly end: number
 }
 
 /**

@@ -75,6 +75,8 @@ export interface DownloadRef {
   readonly workspaceId: string
   readonly documentId: string
   readonly versionNo?: number | undefined
+  /** Only these bytes (`end` inclusive), unchecked: a part cannot be checked against the whole's sha256. */
+  readonly range?: BlobStore.ByteRange | undefined
 }
 
 /**
@@ -121,6 +123,8 @@ export class DocumentBlobs extends Context.Tag("effect-docstore/DocumentBlobs")<
   readonly download: (
     ref: DownloadRef
   ) => Effect.Effect<Download, InvalidInput | DocumentNotFound | VersionNotFound | DatabaseError>
+  /** The bytes of a version already read (as `download` streams them). */
+  readonly bytesOf: (version: Version, range?: BlobStore.ByteRange) => Download["bytes"]
   /** Deletes blobs no version references that are older than the grace period; reports them. */
   readonly gc: (
     options: BlobGc.GcOptions
@@ -165,12 +169,15 @@ export const make = Effect.gen(function*() {
       const version = ref.versionNo === undefined
         ? yield* documents.latestVersion(document)
         : yield* documents.version({ ...document, versionNo: ref.versionNo })
-      const bytes = store.get(version.storageKey, {
-        versionId: version.storageVersionId,
-        sha256: version.sha256,
-        size: Number(version.byteSize)
-      })
-      return { version, bytes }
+      return { version, bytes: bytesOf(version, ref.range) }
+    })
+
+  const bytesOf = (version: Version, range?: BlobStore.ByteRange) =>
+    store.get(version.storageKey, {
+      versionId: version.storageVersionId,
+      sha256: version.sha256,
+      size: Number(version.byteSize),
+      range
     })
 
   const gc = (options: BlobGc.GcOptions) =>
@@ -183,7 +190,7 @@ export const make = Effect.gen(function*() {
       )
       : BlobGc.collect(sql, store, options)
 
-  return DocumentBlobs.of({ upload, download, gc })
+  return DocumentBlobs.of({ upload, download, bytesOf, gc })
 })
 
 /**

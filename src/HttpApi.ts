@@ -17,6 +17,7 @@ import * as OpenApi from "@effect/platform/OpenApi"
 import * as Context from "effect/Context"
 import * as Schema from "effect/Schema"
 import * as Struct from "effect/Struct"
+import { BlobNotFound, BlobStoreUnavailable } from "./BlobStore.js"
 import { Change } from "./Change.js"
 import { Document, Kind } from "./Document.js"
 import * as Documents from "./Documents.js"
@@ -170,6 +171,17 @@ export class RequestTimeout extends Schema.TaggedError<RequestTimeout>()("Reques
   message: Schema.String
 }, HttpApiSchema.annotations({ status: 503 })) {}
 
+/**
+ * A `Range` that starts past the last byte of the version (its size is in
+ * `size` and the `Content-Range` header).
+ *
+ * @since 0.1.0
+ */
+export class RangeNotSatisfiable extends Schema.TaggedError<RangeNotSatisfiable>()("RangeNotSatisfiable", {
+  size: Schema.Number,
+  message: Schema.String
+}, HttpApiSchema.annotations({ status: 416 })) {}
+
 // ---------------------------------------------------------------------------
 // Security
 // ---------------------------------------------------------------------------
@@ -220,9 +232,7 @@ const IntFromString = (min: number, max: number) => Schema.NumberFromString.pipe
 const notFound404 = { status: 404 } as const
 
 /**
- * Documents and their versions. (Blob bytes slot in here once the BlobStore
- * exists: `POST .../documents/upload` with the bytes as the body, and
- * `GET .../versions/:versionNo/content` with `ETag` and ranges.)
+ * Documents and their versions (metadata; the bytes: `ContentGroup`).
  *
  * @since 0.1.0
  */
@@ -280,6 +290,74 @@ export class DocumentsGroup extends HttpApiGroup.make("documents")
 {}
 
 /**
+ * What an upload writes, as URL parameters (the body is the bytes, its
+ * `Content-Type` the version's): `Documents.PutRequest` without the storage
+ * fields, which the blob store supplies.
+ *
+ * @since 0.1.0
+ */
+export const UploadParams = Schema.Struct({
+  kind: Kind,
+  name: Schema.String,
+  sourceDocumentId: Schema.optional(Schema.String),
+  runId: Schema.optional(Schema.String),
+  exportJobId: Schema.optional(Schema.String),
+  /** Client-chosen, for a retry that must not write twice. */
+  versionId: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ */
+export type UploadParams = typeof UploadParams.Type
+
+const bytes = (description: string) =>
+  Schema.Uint8ArrayFromSelf.pipe(
+    HttpApiSchema.withEncoding({ kind: "Uint8Array", contentType: "application/octet-stream" })
+  ).annotations({ description })
+
+/**
+ * The bytes of versions, through `DocumentBlobs`: an upload streams the body
+ * into the blob store and then records the version; a download streams a
+ * version's bytes back, with its sha256 as `ETag`, `Range` requests and
+ * `If-None-Match`. See docs/http.md, "Bytes".
+ *
+ * @since 0.1.0
+ */
+export class ContentGroup extends HttpApiGroup.make("content")
+  .add(
+    HttpApiEndpoint.post("upload", "/workspaces/:workspaceId/documents/upload")
+      .setPath(WorkspacePath)
+      .setUrlParams(UploadParams)
+      .addSuccess(Written)
+      .addSuccess(Replayed)
+      .addError(WorkspaceNotFound)
+      .addError(DocumentNotFound, notFound404)
+      .addError(Conflict, { status: 409 })
+      .addError(BlobStoreUnavailable, { status: 503 })
+      .annotate(OpenApi.Description, "The request body (any size up to the server's upload limit) is the version's bytes.")
+  )
+  .add(
+    HttpApiEndpoint.get("download", "/workspaces/:workspaceId/documents/:documentId/versions/:versionNo/content")
+      .setPath(VersionPath)
+      .setHeaders(Schema.Struct({
+        range: Schema.optional(Schema.String),
+        "if-range": Schema.optional(Schema.String),
+        "if-none-match": Schema.optional(Schema.String)
+      }))
+      .addSuccess(bytes("The version's bytes; with `Range`, 206 and the part asked for."))
+      .addError(DocumentNotFound, notFound404)
+      .addError(VersionNotFound, notFound404)
+      .addError(BlobNotFound, notFound404)
+      .addError(RangeNotSatisfiable)
+      .addError(BlobStoreUnavailable, { status: 503 })
+  )
+  .prefix("/v1")
+  .middleware(Authorization)
+  .annotate(OpenApi.Description, "The bytes of versions, kept in the blob store (docs/blobs.md).")
+{}
+
+/**
  * @since 0.1.0
  */
 export const ChangesParams = Schema.Struct({
@@ -328,6 +406,7 @@ export class ChangesGroup extends HttpApiGroup.make("changes")
  */
 export class Api extends HttpApi.make("docstore")
   .add(DocumentsGroup)
+  .add(ContentGroup)
   .add(ChangesGroup)
   .addError(InvalidInput, { status: 400 })
   .addError(DatabaseError, { status: 503 })

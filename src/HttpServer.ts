@@ -23,12 +23,14 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { ApiTokens } from "./ApiTokens.js"
+import type { DocumentBlobs } from "./DocumentBlobs.js"
 import { DocumentChanges } from "./DocumentChanges.js"
 import { Documents } from "./Documents.js"
 import { DocumentNotFound } from "./Errors.js"
 import { Api, Authorization, Caller, Unauthorized, WorkspaceNotFound } from "./HttpApi.js"
 import type { WorkspaceId } from "./Ids.js"
 import * as Changes from "./internal/http/changes.js"
+import * as Content from "./internal/http/content.js"
 import * as Guard from "./internal/http/guard.js"
 
 /**
@@ -37,6 +39,8 @@ import * as Guard from "./internal/http/guard.js"
 export interface Options {
   /** The largest request body accepted; larger ones are answered 413. Default 1 MiB. */
   readonly maxBodyBytes?: number | undefined
+  /** The largest upload (`POST .../documents/upload`, the bytes of a version). Default 1 GiB. */
+  readonly maxUploadBytes?: number | undefined
   /** A request whose answer has not started by then is answered 503. Default 30 s. */
   readonly requestTimeout?: Duration.DurationInput | undefined
   /** How long a long-poll waits for a change when the request does not say (`timeout`). Default 20 s. */
@@ -49,6 +53,7 @@ const resolve = (options: Options) => {
   const requestTimeout = Duration.decode(options.requestTimeout ?? Duration.seconds(30))
   return {
     maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
+    maxUploadBytes: options.maxUploadBytes ?? 1024 * 1024 * 1024,
     requestTimeout,
     changes: {
       defaultLimit: options.catchUpLimit ?? 1000,
@@ -120,6 +125,15 @@ const DocumentsLive = HttpApiBuilder.group(Api, "documents", (handlers) =>
       .handle("version", ({ path }) => Effect.zipRight(ownDocument(path), documents.version(path)))
   }))
 
+const ContentLive = (maxUploadBytes: number) =>
+  HttpApiBuilder.group(Api, "content", (handlers) =>
+    Effect.succeed(
+      handlers
+        .handle("upload", ({ path, urlParams }) =>
+          Effect.zipRight(ownWorkspace(path.workspaceId), Content.upload(maxUploadBytes)(path.workspaceId, urlParams)))
+        .handle("download", ({ headers, path }) => Effect.zipRight(ownDocument(path), Content.download(path, headers)))
+    ))
+
 const ChangesLive = (options: Changes.Options) =>
   HttpApiBuilder.group(Api, "changes", (handlers) =>
     Effect.gen(function*() {
@@ -142,10 +156,10 @@ const ChangesLive = (options: Changes.Options) =>
  *
  * @since 0.1.0
  */
-export const layer = (options: Options = {}): Layer.Layer<HttpApi.Api, never, Documents | DocumentChanges | ApiTokens> => {
+export const layer = (options: Options = {}): Layer.Layer<HttpApi.Api, never, Documents | DocumentBlobs | DocumentChanges | ApiTokens> => {
   const resolved = resolve(options)
   const api = HttpApiBuilder.api(Api).pipe(
-    Layer.provide([DocumentsLive, ChangesLive(resolved.changes)]),
+    Layer.provide([DocumentsLive, ContentLive(resolved.maxUploadBytes), ChangesLive(resolved.changes)]),
     Layer.provide(AuthorizationLive)
   )
   return Layer.mergeAll(HttpApiBuilder.middlewareOpenApi(), Guard.layer(resolved)).pipe(Layer.provideMerge(api))
@@ -160,7 +174,7 @@ export const layer = (options: Options = {}): Layer.Layer<HttpApi.Api, never, Do
  */
 export const layerServe = (
   options: Options & { readonly port: number; readonly host?: string | undefined }
-): Layer.Layer<PlatformHttpServer.HttpServer, ServeError, Documents | DocumentChanges | ApiTokens> =>
+): Layer.Layer<PlatformHttpServer.HttpServer, ServeError, Documents | DocumentBlobs | DocumentChanges | ApiTokens> =>
   Layer.unwrapEffect(Effect.sync(() => {
     const server = createServer()
     // Closing the server waits for open responses, and a live feed never ends: end them first.

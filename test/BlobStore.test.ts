@@ -67,6 +67,8 @@ describe("BlobStore.layerFileSystem", () => {
       const small = yield* store.put(text("hello, blobs"))
       expect(small).toMatchObject({ key: `sha256/${small.sha256}`, versionId: null, size: 12 })
       expect(yield* readAll(store.get(small.key, { sha256: small.sha256, size: 12 }))).toBe("hello, blobs")
+      // A range (end inclusive) reads only its bytes; a part is not checked against the whole's sha256.
+      expect(yield* readAll(store.get(small.key, { sha256: small.sha256, range: { start: 7, end: 10 } }))).toBe("blob")
       expect(yield* store.head(small.key)).toMatchObject({ key: small.key, size: 12, versionId: null })
       const listed = yield* Stream.runCollect(store.list())
       expect(Chunk.toReadonlyArray(listed).map((info) => info.key).sort()).toEqual([empty.key, small.key].sort())
@@ -203,6 +205,7 @@ describe("BlobStore.layerS3 (against s3rver)", () => {
       // s3rver does not implement bucket versioning, so S3 returns no VersionId.
       expect(small).toMatchObject({ versionId: null, size: 9 })
       expect(yield* readAll(store.get(small.key, { sha256: small.sha256, size: 9 }))).toBe("hello, S3")
+      expect(yield* readAll(store.get(small.key, { sha256: small.sha256, range: { start: 7, end: 8 } }))).toBe("S3")
       expect(yield* readAll(store.get(empty.key))).toBe("")
       expect(yield* store.head(small.key)).toMatchObject({ key: small.key, size: 9 })
       const keys = Chunk.toReadonlyArray(yield* Stream.runCollect(store.list())).map((info) => info.key).sort()

@@ -20,6 +20,10 @@ export const serve = Command.make(
     port: Options.integer("port").pipe(Options.withDefault(8080), Options.withDescription("0 picks a free port.")),
     host: Options.text("host").pipe(Options.withDefault("127.0.0.1")),
     maxBodyBytes: Options.integer("max-body-bytes").pipe(Options.withDefault(1024 * 1024)),
+    maxUploadBytes: Options.integer("max-upload-bytes").pipe(
+      Options.withDefault(1024 * 1024 * 1024),
+      Options.withDescription("The largest upload (the bytes of one version).")
+    ),
     tenantIsolation: Options.boolean("tenant-isolation").pipe(
       Options.withDescription("Run every request's statements under row-level security (docs/schema.md).")
     )
@@ -34,7 +38,12 @@ export const serve = Command.make(
       return yield* Effect.never
     }).pipe(
       Effect.provide(
-        HttpServer.layerServe({ port: options.port, host: options.host, maxBodyBytes: options.maxBodyBytes }).pipe(
+        HttpServer.layerServe({
+          port: options.port,
+          host: options.host,
+          maxBodyBytes: options.maxBodyBytes,
+          maxUploadBytes: options.maxUploadBytes
+        }).pipe(
           Layer.provide(Services.layer({ tenantIsolation: options.tenantIsolation }))
         )
       )

@@ -70,5 +70,5 @@ const list = Command.make(
 export const token = Command.make("token").pipe(
   Command.withDescription("Bearer tokens of the HTTP API (docstore serve)."),
   Command.withSubcommands([create, revoke, list]),
-  Command.provide(Services.layer())
+  Command.provide(Services.tokens)
 )

@@ -96,12 +96,14 @@ export const make = (root: string) =>
     const get = (key: string, options: GetOptions = {}) =>
       Stream.unwrap(Effect.gen(function*() {
         yield* head(key, options.versionId)
-        const bytes = fs.stream(fileOf(key), { chunkSize: 64 * 1024 }).pipe(
+        const range = options.range
+        const window = range ? { offset: range.start, bytesToRead: range.end - range.start + 1 } : {}
+        const bytes = fs.stream(fileOf(key), { chunkSize: 64 * 1024, ...window }).pipe(
           Stream.mapError((error) =>
             isNotFound(error) ? new BlobNotFound({ key, versionId: null, message: `no blob ${key}` }) : unavailable(`reading ${key}`)(error)
           )
         )
-        const expected = options.sha256 ?? contentAddress(key)
+        const expected = range ? undefined : options.sha256 ?? contentAddress(key)
         return expected ? Checksum.verified(bytes, key, expected, options.size) : bytes
       }))
 

@@ -148,14 +148,19 @@ export const make = (config: S3Options) =>
         const versionId = options.versionId ?? null
         const out = yield* lookup("get", key, versionId, (abortSignal) =>
           client.send(
-            new GetObjectCommand({ Bucket: bucket, Key: prefix + key, ...(versionId ? { VersionId: versionId } : {}) }),
+            new GetObjectCommand({
+              Bucket: bucket,
+              Key: prefix + key,
+              ...(versionId ? { VersionId: versionId } : {}),
+              ...(options.range ? { Range: `bytes=${options.range.start}-${options.range.end}` } : {})
+            }),
             { abortSignal }
           ))
         const body = out.Body as Readable | undefined
         const bytes = body === undefined
           ? Stream.empty
           : Stream.fromAsyncIterable(body as AsyncIterable<Uint8Array>, lookupFailure("get", key, versionId))
-        return options.sha256 ? Checksum.verified(bytes, key, options.sha256, options.size) : bytes
+        return options.sha256 && !options.range ? Checksum.verified(bytes, key, options.sha256, options.size) : bytes
       }))
 
     const remove = (key: string, versionId?: string | null) =>

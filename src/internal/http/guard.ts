@@ -1,6 +1,7 @@
 /**
  * What every request of the API goes through before and after its handler:
- * the body size limit (413), the request timeout (503), and bad input
+ * the body size limit (413), the request timeout (503) (uploads: see
+ * internal/http/content.ts), and bad input
  * answered as the services answer it (`InvalidInput` naming the field).
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
@@ -18,6 +19,11 @@ export interface Options {
   readonly maxBodyBytes: number
   readonly requestTimeout: Duration.Duration
 }
+
+// An upload's body is the bytes of a version: the content handler limits its size, and its answer
+// starts only after the last byte arrived, so it is not timed either.
+const isUpload = (request: HttpServerRequest.HttpServerRequest) =>
+  request.method === "POST" && /\/documents\/upload(\?|$)/.test(request.url)
 
 /** The first issue of a request that did not decode, as the services name a field: `version.sha256`. */
 export const invalidInput = (error: HttpApiDecodeError): InvalidInput => {
@@ -48,7 +54,7 @@ export const layer = (options: Options) => {
       message: `the request took longer than ${Duration.format(options.requestTimeout)}; retrying a write with the ` +
         `same version id is safe`
     })
-  return HttpApiBuilder.middleware(Api, (app) =>
+  const limited = <A, E, R>(app: Effect.Effect<A, E, R>) =>
     Effect.gen(function*() {
       const request = yield* HttpServerRequest.HttpServerRequest
       const length = Number(request.headers["content-length"] ?? 0)
@@ -62,8 +68,11 @@ export const layer = (options: Options) => {
           problem === "tooLarge" ? tooLarge() : new InvalidInput({ field: "body", message: "is not valid JSON" })
         ))
       }),
-      Effect.mapError((error: unknown) => error instanceof HttpApiDecodeError ? invalidInput(error) : error as never),
       // A streamed body (server-sent events) is written after this: only the answer's start is timed.
       Effect.timeoutFail({ duration: options.requestTimeout, onTimeout: timeout })
+    )
+  return HttpApiBuilder.middleware(Api, (app) =>
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => isUpload(request) ? app : limited(app)).pipe(
+      Effect.mapError((error: unknown) => error instanceof HttpApiDecodeError ? invalidInput(error) : error as never)
     ))
 }
