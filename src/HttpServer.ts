@@ -13,6 +13,7 @@
  */
 import { createServer } from "node:http"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import type * as HttpApi from "@effect/platform/HttpApi"
 import * as PlatformHttpServer from "@effect/platform/HttpServer"
@@ -32,6 +33,7 @@ import type { WorkspaceId } from "./Ids.js"
 import * as Changes from "./internal/http/changes.js"
 import * as Content from "./internal/http/content.js"
 import * as Guard from "./internal/http/guard.js"
+import * as WebPage from "./internal/http/webPage.js"
 
 /**
  * @since 0.1.0
@@ -47,6 +49,8 @@ export interface Options {
   readonly longPollTimeout?: Duration.DurationInput | undefined
   /** Changes in one catch-up answer when the request does not say (`limit`). Default 1000. */
   readonly catchUpLimit?: number | undefined
+  /** Answer `/` with the web page (documents, versions, downloads, live updates). Default false. */
+  readonly webPage?: boolean | undefined
 }
 
 const resolve = (options: Options) => {
@@ -151,7 +155,8 @@ const ChangesLive = (options: Changes.Options) =>
     }))
 
 /**
- * The API with its handlers, its limits and `/openapi.json`, for
+ * The API with its handlers, its limits, `/openapi.json`, its reference at
+ * `/docs` and (with `webPage`) the web page at `/`, for
  * `HttpApiBuilder.serve` (or `HttpApiBuilder.httpApp`) in a backend's own server.
  *
  * @since 0.1.0
@@ -162,7 +167,13 @@ export const layer = (options: Options = {}): Layer.Layer<HttpApi.Api, never, Do
     Layer.provide([DocumentsLive, ContentLive(resolved.maxUploadBytes), ChangesLive(resolved.changes)]),
     Layer.provide(AuthorizationLive)
   )
-  return Layer.mergeAll(HttpApiBuilder.middlewareOpenApi(), Guard.layer(resolved)).pipe(Layer.provideMerge(api))
+  return Layer.mergeAll(
+    HttpApiBuilder.middlewareOpenApi(),
+    // The API's reference, its script inlined (no CDN).
+    HttpApiScalar.layer({ path: "/docs" }),
+    options.webPage ? WebPage.layer : Layer.empty,
+    Guard.layer(resolved)
+  ).pipe(Layer.provideMerge(api))
 }
 
 /**

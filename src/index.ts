@@ -1,6 +1,7 @@
 /**
  * @since 0.1.0
  */
+export * as ApiTokens from "./ApiTokens.js"
 export * as BlobStore from "./BlobStore.js"
 export * as Change from "./Change.js"
 export * as ContentType from "./ContentType.js"
@@ -16,6 +17,8 @@ export * as FeedEvent from "./FeedEvent.js"
 export * as FeedGuard from "./FeedGuard.js"
 export * as FeedHealth from "./FeedHealth.js"
 export * as FeedMetrics from "./FeedMetrics.js"
+export * as HttpApi from "./HttpApi.js"
+export * as HttpServer from "./HttpServer.js"
 export * as Ids from "./Ids.js"
 export * as JetStreamRelay from "./JetStreamRelay.js"
 export * as Migrations from "./Migrations.js"

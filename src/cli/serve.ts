@@ -34,7 +34,7 @@ export const serve = Command.make(
       const address = server.address._tag === "TcpAddress"
         ? `http://${server.address.hostname}:${server.address.port}`
         : server.address.path
-      yield* Effect.sync(() => process.stderr.write(`docstore: serving ${address} (OpenAPI at ${address}/openapi.json)\n`))
+      yield* Effect.sync(() => process.stderr.write(`docstore: serving ${address} (the page at ${address}/, the API's reference at ${address}/docs)\n`))
       return yield* Effect.never
     }).pipe(
       Effect.provide(
@@ -42,7 +42,8 @@ export const serve = Command.make(
           port: options.port,
           host: options.host,
           maxBodyBytes: options.maxBodyBytes,
-          maxUploadBytes: options.maxUploadBytes
+          maxUploadBytes: options.maxUploadBytes,
+          webPage: true
         }).pipe(
           Layer.provide(Services.layer({ tenantIsolation: options.tenantIsolation }))
         )
