@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/bulkShapes.ts [--versions N] [--rounds N]`
+ * `npx tsx bench/bulkShapes.ts [--versions N] [--rounds N] [--sides a,b] [--profile DIR]`
  *
  * Which bare load of an import is fastest, for the baseline of `putMany`
  * (issue 16): N versions of N/2 new documents (as bench/bulk.ts), written in
@@ -15,20 +15,33 @@
  *   into each table.
  *
  * COPY's data goes through bench/copyIn.ts (pg's own copy-in messages).
+ * `--sides putMany,copy` keeps the loads whose names start with those words;
+ * `--profile DIR` CPU-profiles each side's last round (through
+ * `node:inspector`: set-up stays out) into `DIR/<side>.cpuprofile`, for
+ * bench/profileSummary.ts. Each line also gives this process's CPU time.
  */
 import { randomUUID } from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as inspector from "node:inspector"
+import * as path from "node:path"
 import * as Documents from "../src/Documents.js"
 import pg from "pg"
 import { copyIn } from "./copyIn.js"
 import { withServer } from "./server.js"
 import { documentsRuntime, median, withStores } from "./stores.js"
 
-const option = (name: string, fallback: number) => {
+const option = (name: string, fallback: string) => {
   const at = process.argv.indexOf(`--${name}`)
-  return at < 0 ? fallback : Number(process.argv[at + 1])
+  return at < 0 ? fallback : process.argv[at + 1] ?? fallback
 }
-const versions = option("versions", 100_000)
-const rounds = option("rounds", 3)
+const versions = Number(option("versions", "100000"))
+const rounds = Number(option("rounds", "3"))
+const wanted = option("sides", "").split(",").filter((side) => side !== "")
+const profileDir = process.argv.includes("--profile") ? option("profile", "/tmp/prof") : undefined
+
+const session = new inspector.Session()
+const post = (method: string, params?: object) =>
+  new Promise<any>((resolve, reject) => session.post(method, params ?? {}, (error, result) => error ? reject(error) : resolve(result)))
 const workspaces = Array.from({ length: 10 }, () => randomUUID())
 
 interface Rows {
@@ -37,14 +50,14 @@ interface Rows {
   readonly versions: Array<readonly [string, string, number, string, number]>
 }
 
-const rowsOf = (label: string): Rows => {
+const rowsOf = (label: string, count = versions): Rows => {
   const rows: Rows = { requests: [], files: [], versions: [] }
-  for (let d = 0; rows.requests.length < versions; d++) {
+  for (let d = 0; rows.requests.length < count; d++) {
     const workspaceId = workspaces[d % workspaces.length]!
     const name = `${label}-${d}.csv`
     const id = randomUUID()
     rows.files.push([id, workspaceId, name, name.toLowerCase()])
-    for (let n = 1; n <= 2 && rows.requests.length < versions; n++) {
+    for (let n = 1; n <= 2 && rows.requests.length < count; n++) {
       const versionId = randomUUID()
       const storageKey = `bench/shapes/${label}/${d}/${n}`
       rows.requests.push({ kind: "input", workspaceId, name, version: { id: versionId, storageKey, byteSize: 1000 + d } })
@@ -112,24 +125,44 @@ await withServer(log, (server) =>
             }
           }
         }
-        const names = Object.keys(sides)
+        const names = Object.keys(sides).filter((name) => wanted.length === 0 || wanted.some((w) => name.startsWith(w)))
+        for (const name of names) await sides[name]!(rowsOf(`warm-${name.replaceAll(/\W/g, "")}`, 5_000))
         const rates = Object.fromEntries(names.map((name) => [name, [] as Array<number>]))
+        const cpu = Object.fromEntries(names.map((name) => [name, [] as Array<number>]))
+        if (profileDir !== undefined) {
+          session.connect()
+          await post("Profiler.enable")
+          await post("Profiler.setSamplingInterval", { interval: 500 })
+          await fs.mkdir(profileDir, { recursive: true })
+        }
         for (let round = 0; round < rounds; round++) {
           const rotated = [...names.slice(round % names.length), ...names.slice(0, round % names.length)]
           for (const name of rotated) {
             const rows = rowsOf(`r${round}-${name.replaceAll(/\W/g, "")}`)
+            const profiled = profileDir !== undefined && round === rounds - 1
+            if (profiled) await post("Profiler.start")
+            const before = process.cpuUsage()
             const started = performance.now()
             await sides[name]!(rows)
             rates[name]!.push(versions / ((performance.now() - started) / 1000))
+            const used = process.cpuUsage(before)
+            cpu[name]!.push((used.user + used.system) / 1000)
+            if (profiled) {
+              const { profile } = await post("Profiler.stop")
+              await fs.writeFile(path.join(profileDir!, `${name.replaceAll(/\W/g, "")}.cpuprofile`), JSON.stringify(profile))
+            }
           }
-          log(`round ${round + 1}: ${names.map((name) => `${name} ${rates[name]!.at(-1)!.toFixed(0)}/s`).join(", ")}`)
+          log(`round ${round + 1}: ${names.map((name) => `${name} ${rates[name]!.at(-1)!.toFixed(0)}/s (${cpu[name]!.at(-1)!.toFixed(0)} ms CPU)`).join(", ")}`)
         }
         log(`\n${versions} versions of ${Math.ceil(versions / 2)} new documents per load, ${rounds} rounds; medians:\n`)
-        log("| load | versions/s | / unnest without triggers |")
-        log("| --- | ---: | ---: |")
-        const base = median(rates["unnest, without triggers"]!)
-        for (const name of names) log(`| ${name} | ${median(rates[name]!).toFixed(0)} | ${(median(rates[name]!) / base).toFixed(2)} |`)
+        log("| load | versions/s | / unnest without triggers | this process's CPU, ms |")
+        log("| --- | ---: | ---: | ---: |")
+        const base = median(rates["unnest, without triggers"] ?? [NaN])
+        for (const name of names) {
+          log(`| ${name} | ${median(rates[name]!).toFixed(0)} | ${(median(rates[name]!) / base).toFixed(2)} | ${median(cpu[name]!).toFixed(0)} |`)
+        }
       } finally {
+        if (profileDir !== undefined) session.disconnect()
         await Promise.all(Object.values(clients).map((client) => client.end().catch(() => {})))
         await runtime.dispose()
       }
