@@ -16,7 +16,7 @@
 import { randomUUID } from "node:crypto"
 import pg from "pg"
 import * as Documents from "../src/Documents.js"
-import { copyIn } from "./copyIn.js"
+import { copyInPromise as copyIn } from "../src/internal/pg/copyIn.js"
 import { documentsRuntime, median, sidesTable, withStores } from "./stores.js"
 
 export interface BulkOptions {

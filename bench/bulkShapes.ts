@@ -14,7 +14,7 @@
  * - `copy via temp`: `COPY` into temporary tables, then one `INSERT ... SELECT`
  *   into each table.
  *
- * COPY's data goes through bench/copyIn.ts (pg's own copy-in messages).
+ * COPY's data goes through src/internal/pg/copyIn.ts (pg's own copy-in messages, as putMany sends it).
  * `--sides putMany,copy` keeps the loads whose names start with those words;
  * `--profile DIR` CPU-profiles each side's last round (through
  * `node:inspector`: set-up stays out) into `DIR/<side>.cpuprofile`, for
@@ -26,7 +26,7 @@ import * as inspector from "node:inspector"
 import * as path from "node:path"
 import * as Documents from "../src/Documents.js"
 import pg from "pg"
-import { copyIn } from "./copyIn.js"
+import { copyInPromise as copyIn } from "../src/internal/pg/copyIn.js"
 import { withServer } from "./server.js"
 import { documentsRuntime, median, withStores } from "./stores.js"
 

@@ -9,7 +9,8 @@ import { InvalidInput } from "../../Errors.js"
 import type { DocumentId, VersionId } from "../../Ids.js"
 import * as NameKey from "../../NameKey.js"
 import type { Version } from "../../Version.js"
-import { contentTypeOf, keySource, type Put, runOf, sourceOf } from "./keys.js"
+import { contentTypeOf, keySource, type Put, sourceOf } from "./keys.js"
+import { loader, type Loader, type VersionRow } from "./bulkLoad.js"
 import { raceOnVersionId, replayConflict, type StoredTarget, versionIdTaken } from "./replay.js"
 import { decodeVersion, notFound, type Store } from "./store.js"
 
@@ -91,55 +92,20 @@ const checkSources = (store: Store, fresh: ReadonlyArray<Planned>) =>
  * Creates the documents that are new and locks the ones that exist, keys in one order (two imports that
  * share keys queue instead of deadlocking), then reads the latest versions of those that existed.
  */
-const upsertDocuments = (store: Store, documents: Map<string, Target>) =>
+const upsertDocuments = (store: Store, load: Loader, documents: Map<string, Target>) =>
   Effect.gen(function*() {
     if (documents.size === 0) return
-    const { sql } = store
-    const targets = [...documents.keys()].sort().map((key) => documents.get(key)!)
-    // Only the documents that existed come back: a new one has the id given here.
-    const existing = yield* sql<{ id: string; workspaceId: string; kind: string; nameKey: string }>`
-      WITH upserted AS (
-        INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
-        SELECT * FROM unnest(
-          ${targets.map((t) => t.id)}::uuid[],
-          ${targets.map((t) => t.request.workspaceId)}::uuid[],
-          ${targets.map((t) => t.request.kind)}::text[],
-          ${targets.map((t) => t.request.name)}::text[],
-          ${targets.map((t) => t.nameKey)}::text[],
-          ${targets.map((t) => sourceOf(t.request))}::uuid[],
-          ${targets.map((t) => runOf(t.request))}::uuid[])
-        ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
-        RETURNING id, workspace_id, kind, name_key, xmax <> 0 AS existed
-      )
-      SELECT id, workspace_id, kind, name_key FROM upserted WHERE existed`
+    const existing = yield* load.upsertDocuments([...documents.keys()].sort().map((key) => documents.get(key)!))
     if (existing.length === 0) return
     for (const row of existing) documents.get(`${row.workspaceId}/${row.kind}/${row.nameKey}`)!.id = row.id
     // Read by a statement of its own: its snapshot is taken after the upsert locked them, so it sees the
     // version a previous lock holder committed.
-    const latest = yield* sql<{ fileId: string; latest: number }>`
+    const latest = yield* store.sql<{ fileId: string; latest: number }>`
       SELECT file_id, max(version_no) AS latest FROM file_versions
       WHERE file_id = ANY(${existing.map((row) => row.id)}::uuid[]) GROUP BY file_id`
     const byId = new Map(latest.map((row) => [row.fileId, row.latest]))
     for (const document of documents.values()) document.next = byId.get(document.id) ?? 0
   })
-
-const insertVersions = (
-  store: Store,
-  fresh: ReadonlyArray<Planned>,
-  numbered: ReadonlyArray<{ readonly documentId: string; readonly versionNo: number }>
-) =>
-  fresh.length === 0 ? Effect.void : store.sql`
-    INSERT INTO file_versions
-      (id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256)
-    SELECT * FROM unnest(
-      ${fresh.map((p) => p.versionId)}::uuid[],
-      ${numbered.map((n) => n.documentId)}::uuid[],
-      ${numbered.map((n) => n.versionNo)}::int[],
-      ${fresh.map((p) => p.request.version.storageKey)}::text[],
-      ${fresh.map((p) => p.request.version.storageVersionId ?? null)}::text[],
-      ${fresh.map((p) => p.contentType)}::text[],
-      ${fresh.map((p) => String(p.request.version.byteSize))}::bigint[],
-      ${fresh.map((p) => p.request.version.sha256 ?? null)}::text[])`.pipe(Effect.asVoid)
 
 const writeMany = (store: Store, requests: ReadonlyArray<Put>, lookForReplays: boolean) =>
   Effect.gen(function*() {
@@ -155,14 +121,16 @@ const writeMany = (store: Store, requests: ReadonlyArray<Put>, lookForReplays: b
       if (!documents.has(key)) documents.set(key, { request: p.request, id, nameKey, next: 0 })
       return key
     })
-    yield* upsertDocuments(store, documents)
+    const load = yield* loader(store)
+    yield* upsertDocuments(store, load, documents)
     // Numbered here, so nothing needs to come back.
-    const numbered = keyOf.map((key) => {
+    const numbered = keyOf.map((key, i): VersionRow => {
       const document = documents.get(key)!
-      return { documentId: document.id, versionNo: ++document.next }
+      const { contentType, request, versionId } = fresh[i]!
+      return { request, versionId, contentType, documentId: document.id, versionNo: ++document.next }
     })
-    yield* insertVersions(store, fresh, numbered)
-    const written = new Map(fresh.map((p, i) => [p.versionId, numbered[i]!]))
+    if (numbered.length > 0) yield* load.insertVersions(numbered)
+    const written = new Map(numbered.map((row) => [row.versionId, row]))
     return planned.map((p): Imported => {
       const old = replayed.get(p.versionId)
       if (old !== undefined) return { documentId: old.documentId, versionId: old.id, versionNo: old.versionNo, replayed: true }
