@@ -49,6 +49,7 @@ describe("docstore serve and docstore token", () => {
         fetch(`${base}/v1/workspaces/${workspace}/documents`, { headers: { authorization: `Bearer ${token.token}` } })
       expect((await list()).status).toBe(200)
       expect((await fetch(`${base}/openapi.json`)).status).toBe(200)
+      expect(await (await fetch(`${base}/`)).text()).toContain("<title>docstore</title>")
       expect((await docstore(["token", "revoke", token.id], env)).code).toBe(0)
       expect((await list()).status).toBe(401)
     } finally {
