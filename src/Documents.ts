@@ -14,12 +14,14 @@ import type { SqlClient } from "@effect/sql"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Stream from "effect/Stream"
 import type { Document } from "./Document.js"
 import type { Conflict, DatabaseError, DocumentNotFound, FeedDiverged, InvalidInput, VersionNotFound } from "./Errors.js"
 import type { DocumentId, VersionId } from "./Ids.js"
 import { delete_ } from "./internal/documents/delete.js"
 import { put } from "./internal/documents/put.js"
 import { putMany } from "./internal/documents/putMany.js"
+import { putStream } from "./internal/documents/putStream.js"
 import * as Reads from "./internal/documents/reads.js"
 import {
   DocumentRef,
@@ -118,6 +120,16 @@ export interface Imported {
 }
 
 /**
+ * What a `putStream` wrote: versions written, and versions that had been written before (replayed).
+ *
+ * @since 0.2.0
+ */
+export interface Streamed {
+  readonly written: number
+  readonly replayed: number
+}
+
+/**
  * @since 0.1.0
  */
 export interface Page {
@@ -153,6 +165,19 @@ export class Documents extends Context.Tag("effect-docstore/Documents")<Document
   readonly putMany: (requests: ReadonlyArray<PutRequest>) => Effect.Effect<
     ReadonlyArray<Imported>,
     InvalidInput | DocumentNotFound | Conflict | DatabaseError | FeedDiverged
+  >
+  /**
+   * Writes a stream of versions of any length in one transaction: all of them or none, as one
+   * `putMany` would. The stream is read in chunks of 10,000 writes (the next decoded while the database
+   * writes one), so memory does not grow with its length. Errors name the write by its index in the
+   * stream. The transaction holds the documents it wrote until it commits: two streams (or a stream and
+   * a `putMany`) writing to the same documents in different orders may deadlock, and PostgreSQL then
+   * fails one of them (`DatabaseError`, nothing of it written).
+   */
+  readonly putStream: <E, R>(requests: Stream.Stream<PutRequest, E, R>) => Effect.Effect<
+    Streamed,
+    E | InvalidInput | DocumentNotFound | Conflict | DatabaseError | FeedDiverged,
+    R
   >
   readonly get: (ref: DocumentRef) => Effect.Effect<Document, InvalidInput | DocumentNotFound | DatabaseError>
   readonly find: (request: FindRequest) => Effect.Effect<Document, InvalidInput | DocumentNotFound | DatabaseError>
@@ -191,6 +216,7 @@ export const make = Effect.gen(function*() {
   return Documents.of({
     put: (request) => boundary(Effect.flatMap(decodeInput(PutRequest)(request), guarded(put(store)))),
     putMany: (requests) => boundary(Effect.flatMap(decodeInput(PutManyRequest)(requests), guarded(putMany(store)))),
+    putStream: (requests) => boundary(Effect.zipRight(store.guard, putStream(store)(requests))),
     get: (ref) => boundary(Effect.flatMap(documentRef(ref), (r) => reads.get(r.workspaceId, r.documentId))),
     find: (request) => boundary(Effect.flatMap(decodeInput(FindRequest)(request), reads.find)),
     list: (request) => boundary(Effect.flatMap(decodeInput(ListRequest)(request), reads.list)),

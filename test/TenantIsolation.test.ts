@@ -176,6 +176,16 @@ describe("TenantIsolation", () => {
         { kind: "input", workspaceId: B, name: "bulk-b.txt", version: version() }
       ])
       expect(bulk.map((w) => w.versionNo)).toEqual([1, 2])
+      // And one putStream, whichever chunk the other workspace's write is in.
+      const mixedStream = yield* Effect.flip(documents.putStream(Stream.fromIterable([
+        { kind: "input", workspaceId: A, name: "stream-a.txt", version: version({ id: randomUUID() }) },
+        { kind: "input", workspaceId: B, name: "stream-b.txt", version: version({ id: randomUUID() }) }
+      ])))
+      expect(mixedStream).toMatchObject({ _tag: "InvalidInput", field: "1.workspaceId" })
+      const streamed = yield* documents.putStream(Stream.fromIterable([
+        { kind: "input", workspaceId: B, name: "bulk-b.txt", version: version({ id: randomUUID() }) }
+      ]))
+      expect(streamed).toEqual({ written: 1, replayed: 0 })
       // The owner sees B untouched: its document, its one version with its own id, and nothing named x.json.
       const b_ = yield* Effect.promise(() =>
         asOwner(async (c) =>

@@ -28,7 +28,7 @@ interface Target {
   next: number
 }
 
-const plan = (requests: ReadonlyArray<Put>) =>
+const plan = (requests: ReadonlyArray<Put>, offset: number) =>
   Effect.gen(function*() {
     const planned = requests.map((request): Planned => ({
       request,
@@ -39,7 +39,7 @@ const plan = (requests: ReadonlyArray<Put>) =>
     for (const [i, p] of planned.entries()) {
       if (p.request.version.id === undefined) continue
       if (seen.has(p.versionId)) {
-        return yield* new InvalidInput({ field: `${i}.version.id`, message: "is repeated within the request" })
+        return yield* new InvalidInput({ field: `${offset + i}.version.id`, message: "is repeated within the request" })
       }
       seen.add(p.versionId)
     }
@@ -107,9 +107,13 @@ const upsertDocuments = (store: Store, load: Loader, documents: Map<string, Targ
     for (const document of documents.values()) document.next = byId.get(document.id) ?? 0
   })
 
-const writeMany = (store: Store, requests: ReadonlyArray<Put>, lookForReplays: boolean) =>
+/**
+ * The writes of one putMany, or of one chunk of a putStream (whose first write is the stream's write
+ * `offset`), in the caller's transaction.
+ */
+export const writeBatch = (store: Store, requests: ReadonlyArray<Put>, offset: number, lookForReplays: boolean) =>
   Effect.gen(function*() {
-    const planned = yield* plan(requests)
+    const planned = yield* plan(requests, offset)
     const replayed = lookForReplays ? yield* findReplays(store, planned) : new Map<string, Version>()
     const fresh = planned.filter((p) => !replayed.has(p.versionId))
     yield* checkSources(store, fresh)
@@ -142,19 +146,22 @@ const writeMany = (store: Store, requests: ReadonlyArray<Put>, lookForReplays: b
         replayed: false
       }
     })
-  }).pipe(
+  })
+
+const writeMany = (store: Store, requests: ReadonlyArray<Put>, lookForReplays: boolean) =>
+  writeBatch(store, requests, 0, lookForReplays).pipe(
     // Under isolation a call holds one workspace's writes (putMany checks it).
     store.isolation.transaction(requests[0]!.workspaceId),
     Effect.tap((imported) => imported.some((i) => !i.replayed) ? store.wakeup.notify : Effect.void)
   )
 
-// Under tenant isolation a transaction sees one workspace, so a bulk write names one.
-const oneWorkspace = (requests: ReadonlyArray<Put>) => {
-  const other = requests.findIndex((request) => request.workspaceId !== requests[0]!.workspaceId)
+/** Under tenant isolation a transaction sees one workspace, so a bulk write names one. */
+export const oneWorkspace = (requests: ReadonlyArray<Put>, workspaceId: string, offset: number, call: string) => {
+  const other = requests.findIndex((request) => request.workspaceId !== workspaceId)
   return other < 0 ? Effect.void : Effect.fail(
     new InvalidInput({
-      field: `${other}.workspaceId`,
-      message: "must be the workspace of the first write: under tenant isolation one putMany writes to one workspace"
+      field: `${offset + other}.workspaceId`,
+      message: `must be the workspace of the first write: under tenant isolation one ${call} writes to one workspace`
     })
   )
 }
@@ -166,7 +173,7 @@ const oneWorkspace = (requests: ReadonlyArray<Put>) => {
  */
 export const putMany = (store: Store) => (requests: ReadonlyArray<Put>) =>
   Effect.zipRight(
-    store.isolation.enabled ? oneWorkspace(requests) : Effect.void,
+    store.isolation.enabled ? oneWorkspace(requests, requests[0]!.workspaceId, 0, "putMany") : Effect.void,
     writeMany(store, requests, false).pipe(
       Effect.catchIf(versionIdTaken, () => raceOnVersionId(writeMany(store, requests, true), null))
     )

@@ -55,7 +55,9 @@ export const documentRow = (store: Store, workspaceId: string, documentId: strin
   )
 
 /** Database failures reach callers as typed errors, never as defects. */
-export const boundary = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, Exclude<E, SqlError> | DatabaseError> =>
+export const boundary = <A, E, R>(
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, Exclude<E, SqlError> | DatabaseError, R> =>
   Effect.mapError(effect, (error) => error instanceof SqlError ? databaseError(error) : error as Exclude<E, SqlError>).pipe(
     // @effect/sql's withTransaction turns a failed COMMIT or ROLLBACK (the connection died) into a defect.
     Effect.catchSomeDefect((defect) =>
