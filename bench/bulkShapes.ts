@@ -25,6 +25,7 @@ import * as fs from "node:fs/promises"
 import * as inspector from "node:inspector"
 import * as path from "node:path"
 import * as Documents from "../src/Documents.js"
+import * as Stream from "effect/Stream"
 import pg from "pg"
 import { copyInPromise as copyIn } from "../src/internal/pg/copyIn.js"
 import { withServer } from "./server.js"
@@ -115,7 +116,10 @@ await withServer(log, (server) =>
       try {
         await Promise.all(Object.values(clients).map((client) => client.connect()))
         const documents = await runtime.runPromise(Documents.Documents)
-        const sides: Record<string, (rows: Rows) => Promise<unknown>> = { putMany: (rows) => runtime.runPromise(documents.putMany(rows.requests)) }
+        const sides: Record<string, (rows: Rows) => Promise<unknown>> = {
+          putMany: (rows) => runtime.runPromise(documents.putMany(rows.requests)),
+          putStream: (rows) => runtime.runPromise(documents.putStream(Stream.fromIterable(rows.requests)))
+        }
         for (const [shape, load] of Object.entries(shapes)) {
           for (const [triggers, client] of Object.entries(clients)) {
             sides[`${shape}, ${triggers} triggers`] = async (rows) => {

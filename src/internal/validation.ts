@@ -10,8 +10,14 @@ import { InvalidInput } from "../Errors.js"
  * spares each call the effectful decoder's extra steps.
  */
 export const decodeInput = <A, I>(schema: Schema.Schema<A, I>) => {
+  const decode = decodeInputEither(schema)
+  return (input: unknown): Effect.Effect<A, InvalidInput> => decode(input)
+}
+
+/** As `decodeInput`, for loops that decode many inputs without an effect each. */
+export const decodeInputEither = <A, I>(schema: Schema.Schema<A, I>) => {
   const decode = Schema.decodeUnknownEither(schema, { errors: "first", onExcessProperty: "ignore" })
-  return (input: unknown): Effect.Effect<A, InvalidInput> =>
+  return (input: unknown): Either.Either<A, InvalidInput> =>
     Either.mapLeft(decode(input), (error) => {
       const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
       return new InvalidInput({

@@ -2,15 +2,19 @@
  * `putStream`: an import of any size in one transaction, read in chunks, so
  * that the client holds a few chunks whatever the size. Each chunk is written
  * as one putMany (writeBatch) under a savepoint of its own; the next chunk is
- * decoded while the database writes this one.
+ * read and decoded while the database writes this one.
  */
+import { SqlClient } from "@effect/sql"
 import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { Streamed } from "../../Documents.js"
 import { InvalidInput } from "../../Errors.js"
-import { decodeInput } from "../validation.js"
+import { decodeInputEither } from "../validation.js"
 import type { Put } from "./keys.js"
 import { oneWorkspace, writeBatch } from "./putMany.js"
 import { raceOnVersionId, versionIdTaken } from "./replay.js"
@@ -25,17 +29,32 @@ interface Batch {
   readonly requests: ReadonlyArray<Put>
 }
 
-const decodeRequest = decodeInput(PutRequest)
+const decodeRequest = decodeInputEither(PutRequest)
+
+// Decoding yields to the event loop every slice: Effect's scheduler would otherwise run the decode of a
+// whole chunk before the writing fiber can take the answer to its statement.
+const slice = 250
+const nextTurn = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
 
 // Field names count from the stream's first write, as putMany's count from its first.
 const decodeBatch = (raw: Chunk.Chunk<unknown>, offset: number) =>
-  Effect.forEach(raw, (request, i) =>
-    Effect.mapError(decodeRequest(request), (error) =>
-      new InvalidInput({
-        field: error.field === "input" ? `${offset + i}` : `${offset + i}.${error.field}`,
-        message: error.message
-      })))
-    .pipe(Effect.map((requests): Batch => ({ offset, requests })))
+  Effect.gen(function*() {
+    const input = Chunk.toReadonlyArray(raw)
+    const requests: Array<Put> = []
+    for (let i = 0; i < input.length; i++) {
+      if (i > 0 && i % slice === 0) yield* nextTurn
+      const decoded = decodeRequest(input[i])
+      if (Either.isLeft(decoded)) {
+        const { field, message } = decoded.left
+        return yield* new InvalidInput({ field: field === "input" ? `${offset + i}` : `${offset + i}.${field}`, message })
+      }
+      requests.push(decoded.right)
+    }
+    return { offset, requests } satisfies Batch
+  })
 
 /**
  * A version id may appear once in a stream, as in one putMany. The ids of the chunks written so far are
@@ -80,30 +99,26 @@ const writeChunk = (store: Store, { offset, requests }: Batch) => {
 
 export const putStream = (store: Store) => <E, R>(stream: Stream.Stream<unknown, E, R>) =>
   Effect.scoped(Effect.gen(function*() {
-    const pull = yield* Stream.toPull(
-      stream.pipe(
-        Stream.grouped(chunkSize),
-        Stream.zipWithIndex,
-        Stream.mapEffect(([raw, n]) => decodeBatch(raw, n * chunkSize)),
-        // Decoding runs ahead by a chunk, in its own fiber, while the database writes.
-        Stream.buffer({ capacity: 1 })
-      )
-    )
-    const pulled: Array<Batch> = []
-    const pullMore: Effect.Effect<Option.Option<Chunk.Chunk<Batch>>, E | InvalidInput, R> = pull.pipe(
-      Effect.map(Option.some),
-      Effect.catchAll(Option.match({ onNone: () => Effect.succeedNone, onSome: Effect.fail }))
-    )
-    // The next chunk, or none at the end of the stream.
-    const next: Effect.Effect<Option.Option<Batch>, E | InvalidInput, R> = Effect.suspend(() =>
-      pulled.length > 0 ? Effect.succeedSome(pulled.shift()!) : Effect.flatMap(pullMore, Option.match({
-        onNone: () => Effect.succeedNone,
-        onSome: (batches) => {
-          pulled.push(...batches)
+    const pull = yield* Stream.toPull(Stream.grouped(stream, chunkSize))
+    const pulled: Array<Chunk.Chunk<unknown>> = []
+    let offset = 0
+    // The next chunk, decoded, or none at the end of the stream; read outside the transaction (a stream
+    // that reads the database does so on a connection of its own).
+    const next: Effect.Effect<Option.Option<Batch>, E | InvalidInput, R> = Effect.suspend(() => {
+      const raw = pulled.shift()
+      if (raw !== undefined) {
+        offset += raw.length
+        return Effect.asSome(decodeBatch(raw, offset - raw.length))
+      }
+      return pull.pipe(
+        Effect.catchAll(Option.match({ onNone: () => Effect.succeed(Chunk.empty()), onSome: Effect.fail })),
+        Effect.flatMap((chunks) => {
+          if (Chunk.isEmpty(chunks)) return Effect.succeedNone
+          pulled.push(...chunks)
           return next
-        }
-      }))
-    )
+        })
+      )
+    }).pipe(Effect.mapInputContext((context: Context.Context<R>) => Context.omit(SqlClient.TransactionConnection)(context) as Context.Context<R>))
     const first = yield* next
     if (Option.isNone(first)) return { written: 0, replayed: 0 } satisfies Streamed
     // Under isolation the transaction sees the first write's workspace, and the stream writes to it alone.
@@ -113,10 +128,14 @@ export const putStream = (store: Store) => <E, R>(stream: Stream.Stream<unknown,
     const streamed = yield* Effect.gen(function*() {
       const ids = idsOnce(store)
       const summary = { written: 0, replayed: 0 }
-      for (let batch: Option.Option<Batch> = first; Option.isSome(batch); batch = yield* next) {
+      for (let batch: Option.Option<Batch> = first; Option.isSome(batch);) {
+        // The next chunk is read and decoded while the database writes this one. The fork runs once this
+        // fiber waits for its first statement: started later, it would hold back the writes (one thread).
+        const ahead = yield* Effect.fork(next)
         yield* sameWorkspace(batch.value)
         yield* ids.check(batch.value)
         for (const imported of yield* writeChunk(store, batch.value)) summary[imported.replayed ? "replayed" : "written"]++
+        batch = yield* Fiber.join(ahead)
       }
       yield* ids.drop
       return summary satisfies Streamed
