@@ -5,6 +5,8 @@
 import { formatBlobs, peakRss, ratio as blobRatio, runBlobsBench } from "./blobs.js"
 import {
   copyRatio as bulkCopyRatio,
+  streamCopyRatio as bulkStreamCopyRatio,
+  streamHeapGrowth,
   formatBulk,
   runBulkBench,
   serviceRatio as bulkServiceRatio,
@@ -123,18 +125,19 @@ export const benchmarks: Readonly<Record<string, Benchmark>> = {
     }
   },
   bulk: {
-    title: "Bulk writes: Documents.putMany against a multi-row INSERT, and the change-feed trigger cost",
+    title: "Bulk writes: Documents.putMany and putStream against a multi-row INSERT and COPY, and the change-feed trigger cost",
     description:
       "An import of new documents with two versions each in one call (`putMany`: validation, keys, the upsert of " +
       "every key, the insert of every version, the change-feed triggers) against bare `pg` inserting the same rows " +
       "with two multi-row INSERTs (`INSERT ... SELECT FROM unnest(...)`) in one transaction into a database " +
       "without the change-feed triggers; against the fastest bare load measured, `COPY` of the same rows into the " +
-      "tables without the triggers (bench/bulkShapes.ts); and those bare INSERTs with the triggers against without " +
-      "(bench/bulk.ts).",
+      "tables without the triggers (bench/bulkShapes.ts), for putMany and for putStream of the same requests; " +
+      "putStream's memory at two sizes; and those bare INSERTs with the triggers against without (bench/bulk.ts).",
     size: "versions per import (default 100,000)",
     run: async ({ log, runs, size, smoke, url }) => {
       const result = await runBulkBench({
-        serverUrl: url, versions: size ?? (smoke ? 2_000 : 100_000), runs: runs ?? (smoke ? 1 : writeRuns), log
+        serverUrl: url, versions: size ?? (smoke ? 2_000 : 100_000), runs: runs ?? (smoke ? 1 : writeRuns), log,
+        streamSizes: smoke ? [2_000, 20_000] : [100_000, 1_000_000]
       })
       return {
         markdown: formatBulk(result),
@@ -148,6 +151,17 @@ export const benchmarks: Readonly<Record<string, Benchmark>> = {
             `bulk write of ${result.versions.toLocaleString("en-US")} versions: putMany / COPY without triggers (fastest bare load)`,
             median(result.runs.map(bulkCopyRatio)),
             0.85
+          ),
+          atLeast(
+            `bulk write of ${result.versions.toLocaleString("en-US")} versions: putStream / COPY without triggers (fastest bare load)`,
+            median(result.runs.map(bulkStreamCopyRatio)),
+            0.85
+          ),
+          atMost(
+            `putStream peak heap growth, ${result.memory.at(-1)!.versions.toLocaleString("en-US")} / ` +
+              `${result.memory[0]!.versions.toLocaleString("en-US")} versions (flat: 1)`,
+            streamHeapGrowth(result),
+            1.5
           ),
           atLeast("change-feed trigger cost, bulk: with / without triggers", median(result.runs.map(bulkTriggerRatio)), 0.9)
         ]

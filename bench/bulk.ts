@@ -6,23 +6,34 @@
  *   against a bare `pg` multi-row INSERT (`INSERT ... SELECT FROM unnest`) of
  *   the same rows into an identical database without them;
  * - the trigger cost: that bare INSERT with the triggers against without;
- * - `putMany` against the fastest bare load measured (bench/bulkShapes.ts):
- *   `COPY` of the same rows straight into the tables, without the triggers.
+ * - `putMany`, and `putStream` of the same requests, against the fastest bare
+ *   load measured (bench/bulkShapes.ts): `COPY` of the same rows straight into
+ *   the tables, without the triggers;
+ * - putStream's memory: the peak heap and RSS growth of a process importing
+ *   100,000 and 1,000,000 versions from a stream that makes each request as it
+ *   is read (bench/streamChild.ts, in a heap of at most 128 MiB).
  *
  * Each side writes into a database of its own, so the three grow alike: the
  * version trigger's join reads `files`, and a database that also took the
  * other side's rows made its side pay for them.
  */
+import { spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as Stream from "effect/Stream"
 import pg from "pg"
 import * as Documents from "../src/Documents.js"
 import { copyInPromise as copyIn } from "../src/internal/pg/copyIn.js"
 import { documentsRuntime, median, sidesTable, withStores } from "./stores.js"
+import type { StreamReport } from "./streamChild.js"
 
 export interface BulkOptions {
   readonly serverUrl: string
   readonly versions: number
   readonly runs: number
+  /** The sizes of putStream's memory measure (default 100,000 and 1,000,000). */
+  readonly streamSizes: ReadonlyArray<number>
   readonly log: (line: string) => void
 }
 
@@ -32,12 +43,15 @@ export interface BulkRun {
   readonly bareWithoutTriggers: number
   /** `COPY` into the tables without the triggers. */
   readonly copyWithoutTriggers: number
+  /** `putStream` of the same requests. */
+  readonly stream: number
 }
 
 export interface BulkResult {
   readonly versions: number
   readonly documents: number
   readonly runs: ReadonlyArray<BulkRun>
+  readonly memory: ReadonlyArray<StreamReport>
 }
 
 type Side = keyof BulkRun
@@ -113,19 +127,58 @@ const bareInsert = async (client: pg.Client, rows: Batch) => {
   await client.query("COMMIT")
 }
 
+const childScript = path.join(path.dirname(fileURLToPath(import.meta.url)), "streamChild.ts")
+
+/** One import by bench/streamChild.ts in a process of its own, its heap capped at 128 MiB. */
+const streamChild = (url: string, versions: number): Promise<StreamReport> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--max-old-space-size=128", "--import", "tsx", childScript, url, String(versions)], {
+      cwd: path.dirname(path.dirname(childScript)),
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+    child.once("error", reject)
+    child.once("close", (code) => {
+      if (code !== 0) return reject(new Error(`bench/streamChild.ts exited with ${code}:\n${stderr.trim()}`))
+      resolve(JSON.parse(stdout.trim().split("\n").at(-1)!) as StreamReport)
+    })
+  })
+
 export const runBulkBench = (options: BulkOptions): Promise<BulkResult> =>
   withStores(options.serverUrl, "bench_bulk_service", ({ withTriggers: serviceStore, withoutTriggers: copyStore }) =>
-    withStores(options.serverUrl, "bench_bulk", (stores) => measure(options, serviceStore, copyStore, stores))
+    withStores(options.serverUrl, "bench_bulk_stream", ({ withTriggers: streamStore }) =>
+      withStores(options.serverUrl, "bench_bulk", async (stores) => {
+        const result = await measure(options, serviceStore, copyStore, streamStore, stores)
+        const memory: Array<StreamReport> = []
+        for (const size of options.streamSizes) {
+          const report = await streamChild(streamStore, size)
+          options.log(
+            `putStream of ${size} versions in a process of its own: ${report.versionsPerSecond.toFixed(0)} versions/s, ` +
+              `peak heap growth ${mib(report.heapPeakBytes - report.heapBeforeBytes)} MiB, ` +
+              `peak RSS growth ${mib(report.rssPeakBytes - report.rssBeforeBytes)} MiB`
+          )
+          memory.push(report)
+        }
+        return { ...result, memory }
+      })
+    )
   )
+
+const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1)
 
 const measure = async (
   options: BulkOptions,
   serviceStore: string,
   copyStore: string,
+  streamStore: string,
   { withTriggers, withoutTriggers }: { readonly withTriggers: string; readonly withoutTriggers: string }
-): Promise<BulkResult> => {
+): Promise<Omit<BulkResult, "memory">> => {
   const { log, versions } = options
   const runtime = documentsRuntime(serviceStore, 2)
+  const streamRuntime = documentsRuntime(streamStore, 2)
   const clients = [
     new pg.Client({ connectionString: withTriggers }),
     new pg.Client({ connectionString: withoutTriggers }),
@@ -134,13 +187,15 @@ const measure = async (
   try {
     await Promise.all(clients.map((client) => client.connect()))
     const documents = await runtime.runPromise(Documents.Documents)
+    const streamDocuments = await streamRuntime.runPromise(Documents.Documents)
     const sides: Record<Side, (rows: Batch) => Promise<unknown>> = {
       service: (rows) => runtime.runPromise(documents.putMany(rows.requests)),
+      stream: (rows) => streamRuntime.runPromise(streamDocuments.putStream(Stream.fromIterable(rows.requests))),
       bare: (rows) => bareInsert(clients[0], rows),
       bareWithoutTriggers: (rows) => bareInsert(clients[1], rows),
       copyWithoutTriggers: (rows) => bareCopy(clients[2], rows)
     }
-    const order: ReadonlyArray<Side> = ["service", "bare", "bareWithoutTriggers", "copyWithoutTriggers"]
+    const order: ReadonlyArray<Side> = ["service", "stream", "bare", "bareWithoutTriggers", "copyWithoutTriggers"]
     const timed = async (side: Side, rows: Batch) => {
       const started = performance.now()
       await sides[side](rows)
@@ -159,19 +214,27 @@ const measure = async (
       log(
         `bulk run ${run + 1}: putMany ${result.service.toFixed(0)} versions/s, bare INSERT ${result.bare.toFixed(0)}/s, ` +
           `bare INSERT without change-feed triggers ${result.bareWithoutTriggers.toFixed(0)}/s, ` +
-          `COPY without change-feed triggers ${result.copyWithoutTriggers.toFixed(0)}/s`
+          `COPY without change-feed triggers ${result.copyWithoutTriggers.toFixed(0)}/s, putStream ${result.stream.toFixed(0)}/s`
       )
     }
     return { versions, documents: Math.ceil(versions / 2), runs }
   } finally {
     await Promise.all(clients.map((client) => client.end().catch(() => {})))
     await runtime.dispose()
+    await streamRuntime.dispose()
   }
 }
 
 export const serviceRatio = (run: BulkRun) => run.service / run.bareWithoutTriggers
 export const triggerRatio = (run: BulkRun) => run.bare / run.bareWithoutTriggers
 export const copyRatio = (run: BulkRun) => run.service / run.copyWithoutTriggers
+export const streamCopyRatio = (run: BulkRun) => run.stream / run.copyWithoutTriggers
+
+/** Peak heap growth of the largest putStream measured over that of the smallest. */
+export const streamHeapGrowth = (result: BulkResult) => {
+  const growth = (report: StreamReport) => report.heapPeakBytes - report.heapBeforeBytes
+  return growth(result.memory.at(-1)!) / growth(result.memory[0]!)
+}
 
 export const formatBulk = (result: BulkResult) =>
   [
@@ -195,9 +258,25 @@ export const formatBulk = (result: BulkResult) =>
     "`COPY` of the same rows straight into `files` and `file_versions`, one transaction, into a database without " +
     "the change-feed triggers (text format, sent through pg's copy-in messages in 64 kB chunks).",
     "",
-    "| run | putMany, versions/s | COPY without change-feed triggers, versions/s | putMany / COPY (target >= 0.85) |",
+    "| run | putMany, versions/s | putStream, versions/s | COPY without change-feed triggers, versions/s | " +
+    "putMany / COPY (target >= 0.85) | putStream / COPY (target >= 0.85) |",
+    "| ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...result.runs.map((run, i) =>
+      `| ${i + 1} | ${run.service.toFixed(0)} | ${run.stream.toFixed(0)} | ${run.copyWithoutTriggers.toFixed(0)} | ` +
+      `${copyRatio(run).toFixed(2)} | ${streamCopyRatio(run).toFixed(2)} |`
+    ),
+    `| **median** | ${median(result.runs.map((r) => r.service)).toFixed(0)} | ${median(result.runs.map((r) => r.stream)).toFixed(0)} | ` +
+    `${median(result.runs.map((r) => r.copyWithoutTriggers)).toFixed(0)} | ${median(result.runs.map(copyRatio)).toFixed(2)} | ` +
+    `${median(result.runs.map(streamCopyRatio)).toFixed(2)} |`,
+    "",
+    "putStream's memory: a process of its own (bench/streamChild.ts, `--max-old-space-size=128`) imports from a " +
+    "stream that makes each request as it is read; growth is the peak during the import (sampled every 10 ms) " +
+    "over the process's heap and RSS just before it.",
+    "",
+    "| versions | versions/s | peak heap growth, MiB | peak RSS growth, MiB |",
     "| ---: | ---: | ---: | ---: |",
-    ...result.runs.map((run, i) => `| ${i + 1} | ${run.service.toFixed(0)} | ${run.copyWithoutTriggers.toFixed(0)} | ${copyRatio(run).toFixed(2)} |`),
-    `| **median** | ${median(result.runs.map((r) => r.service)).toFixed(0)} | ` +
-    `${median(result.runs.map((r) => r.copyWithoutTriggers)).toFixed(0)} | ${median(result.runs.map(copyRatio)).toFixed(2)} |`
+    ...result.memory.map((report) =>
+      `| ${report.versions.toLocaleString("en-US")} | ${report.versionsPerSecond.toFixed(0)} | ` +
+      `${mib(report.heapPeakBytes - report.heapBeforeBytes)} | ${mib(report.rssPeakBytes - report.rssBeforeBytes)} |`
+    )
   ].join("\n")
