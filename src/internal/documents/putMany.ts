@@ -174,7 +174,9 @@ export const oneWorkspace = (requests: ReadonlyArray<Put>, workspaceId: string, 
 export const putMany = (store: Store) => (requests: ReadonlyArray<Put>) =>
   Effect.zipRight(
     store.isolation.enabled ? oneWorkspace(requests, requests[0]!.workspaceId, 0, "putMany") : Effect.void,
-    writeMany(store, requests, false).pipe(
-      Effect.catchIf(versionIdTaken, () => raceOnVersionId(writeMany(store, requests, true), null))
-    )
+    optimistically((lookForReplays) => writeMany(store, requests, lookForReplays))
   )
+
+/** The first try without looking for replays; a taken version id, the second try looking for them. */
+export const optimistically = <A, E, R>(attempt: (lookForReplays: boolean) => Effect.Effect<A, E, R>) =>
+  attempt(false).pipe(Effect.catchIf(versionIdTaken, () => raceOnVersionId(attempt(true), null)))

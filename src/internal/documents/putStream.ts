@@ -16,8 +16,7 @@ import type { Streamed } from "../../Documents.js"
 import { InvalidInput } from "../../Errors.js"
 import { decodeInputEither } from "../validation.js"
 import type { Put } from "./keys.js"
-import { oneWorkspace, writeBatch } from "./putMany.js"
-import { raceOnVersionId, versionIdTaken } from "./replay.js"
+import { oneWorkspace, optimistically, writeBatch } from "./putMany.js"
 import { PutRequest } from "./requests.js"
 import type { Store } from "./store.js"
 
@@ -92,10 +91,8 @@ const idsOnce = (store: Store) => {
  * As putMany: the first try of a chunk does not look for earlier writes of its ids, and a taken id rolls
  * back its savepoint (the chunks before it stay); the second looks for them, and replays or conflicts.
  */
-const writeChunk = (store: Store, { offset, requests }: Batch) => {
-  const attempt = (lookForReplays: boolean) => store.sql.withTransaction(writeBatch(store, requests, offset, lookForReplays))
-  return attempt(false).pipe(Effect.catchIf(versionIdTaken, () => raceOnVersionId(attempt(true), null)))
-}
+const writeChunk = (store: Store, { offset, requests }: Batch) =>
+  optimistically((lookForReplays) => store.sql.withTransaction(writeBatch(store, requests, offset, lookForReplays)))
 
 export const putStream = (store: Store) => <E, R>(stream: Stream.Stream<unknown, E, R>) =>
   Effect.scoped(Effect.gen(function*() {
