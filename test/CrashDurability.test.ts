@@ -30,6 +30,7 @@ import * as Documents from "../src/Documents.js"
 import * as Embedded from "../src/internal/embedded.js"
 import * as Migrations from "../src/Migrations.js"
 import { withClient } from "./support/Database.js"
+import { untilSentinel } from "./support/sentinel.js"
 
 /** What a caller was told: this version of this document is written. */
 interface Acknowledged {
@@ -102,9 +103,9 @@ describe("Crash durability", () => {
         let sentinel: string | undefined
         const streamed: Array<string> = []
         const reader = runtime.runFork(feed.stream({ from: start, workspaceId }).pipe(
+          untilSentinel(() => sentinel),
           Stream.filterMap((event) => event._tag === "Change" ? Option.some(event.change) : Option.none()),
           Stream.tap((change) => Effect.sync(() => streamed.push(`${change.txId}:${change.id}`))),
-          Stream.takeUntil((change) => change.documentId === sentinel && change.op === "version_added"),
           Stream.runDrain
         ))
 

@@ -29,6 +29,7 @@ import * as Cursor from "../src/internal/cursor.js"
 import * as Embedded from "../src/internal/embedded.js"
 import * as Migrations from "../src/Migrations.js"
 import { createDatabase, withClient } from "./support/Database.js"
+import { untilSentinel } from "./support/sentinel.js"
 
 const run = promisify(execFile)
 
@@ -50,17 +51,19 @@ const version = () => ({ storageKey: `k/${randomUUID()}`, byteSize: 1 })
 const putInput = (workspaceId: string, name = `${randomUUID()}.txt`) =>
   Effect.flatMap(Documents.Documents, (documents) => documents.put({ kind: "input", workspaceId, name, version: version() }))
 
-/** Collects the changes of a stream until (and including) the change of `stopAt`'s document. */
+/** Collects the changes of a stream until (and including) the version_added of `stopAt`'s document. */
 const collectUntilDocument = (
   stream: Stream.Stream<DocumentChanges.FeedEvent, unknown>,
   stopAt: () => string | undefined
 ) =>
   stream.pipe(
+    untilSentinel(stopAt),
     Stream.filterMap((event) => event._tag === "Change" ? Option.some(event.change) : Option.none()),
-    // A document's last change is its version_added.
-    Stream.takeUntil((change) => change.documentId === stopAt() && change.op === "version_added"),
     Stream.runCollect,
-    Effect.map(Chunk.toReadonlyArray)
+    Effect.map((changes) => {
+      const all = Chunk.toReadonlyArray(changes)
+      return all.slice(0, all.findIndex((change) => change.documentId === stopAt() && change.op === "version_added") + 1)
+    })
   )
 
 /** The Change events (with their cursors) up to the last change of document `last`. */
@@ -396,11 +399,9 @@ describe("DocumentChanges", () => {
           const fibers = yield* Effect.forEach(Array.from({ length: count }), () =>
             feed.stream({ from: start, workspaceId }).pipe(
               Stream.tap((event) => event._tag === "CaughtUp" ? Ref.update(caughtUp, (n) => n + 1) : Effect.void),
+              untilSentinel(() => sentinel),
               Stream.filter((event) => event._tag === "Change"),
               Stream.tap(() => Ref.update(received, (n) => n + 1)),
-              Stream.takeUntil((event) =>
-                event._tag === "Change" && event.change.documentId === sentinel && event.change.op === "version_added"
-              ),
               Stream.runDrain,
               Effect.fork
             ))

@@ -78,7 +78,7 @@ const bounded = <A, E, R>(effect: Effect.Effect<A, E, R>, seconds = 10) =>
   Effect.exit(Effect.timeout(effect, Duration.seconds(seconds)))
 
 /** Waits for a proxy trigger to fire; fails the test if the proxy never sees its text. */
-const seen = (fired: Promise<unknown>) =>
+const seen = <A>(fired: Promise<A>) =>
   Effect.promise(() => fired).pipe(
     Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => new Error("the proxy never saw the trigger's text") })
   )
@@ -205,21 +205,29 @@ describe("faults", () => {
         const url = yield* Effect.promise(migratedDatabase)
         const { documents, proxy } = yield* proxiedStore(url)
         proxy.setLatency(5)
-        // How long a write takes here, reconnecting included (each cut closes every connection).
+        // The clock starts when the write's statement leaves for the server, not when put is called: under
+        // load, reconnecting after the previous cut could otherwise take up the early cut points.
+        const statementSent = () =>
+          proxy.when({ direction: "toServer", contains: "INSERT INTO files", action: "none" }).then(() => Date.now())
+        // Each cut closes every connection: a put on a pooled connection reset while idle fails at once,
+        // before its statement leaves, and one retry reconnects. Outside the measured writes.
+        const reconnect = documents.put(input(randomUUID())).pipe(Effect.retry({ times: 2 }))
         let longest = 0
         for (let i = 0; i < 3; i++) {
           proxy.cut()
-          const started = Date.now()
-          // The first statement may find its pooled connection reset while idle: it fails at once, nothing written.
-          yield* documents.put(input(randomUUID())).pipe(Effect.retry({ times: 2 }))
-          longest = Math.max(longest, Date.now() - started)
+          yield* reconnect
+          const sent = statementSent()
+          yield* documents.put(input(randomUUID()))
+          longest = Math.max(longest, Date.now() - (yield* seen(sent)))
         }
         const outcomes = { committed: 0, failedClean: 0, failedButCommitted: 0 }
         for (let i = 0; i < 20; i++) {
+          yield* reconnect
           const workspaceId = randomUUID()
-          // Fault injection at a chosen moment (not synchronisation): spread from the start to past the end.
+          // Fault injection at a chosen moment (not synchronisation): spread from the statement to past the commit.
           const at = Math.round((i / 19) * longest * 1.2)
-          const cutter = yield* Effect.fork(Effect.delay(Effect.sync(proxy.cut), Duration.millis(at)))
+          const sent = statementSent()
+          const cutter = yield* Effect.fork(seen(sent).pipe(Effect.zipRight(Effect.sleep(Duration.millis(at))), Effect.zipRight(Effect.sync(proxy.cut))))
           const exit = yield* bounded(documents.put(input(workspaceId)))
           yield* Fiber.join(cutter)
           const stored = yield* Effect.promise(() => storedIn(url, workspaceId))

@@ -28,6 +28,7 @@ import * as DocumentChanges from "../src/DocumentChanges.js"
 import * as Documents from "../src/Documents.js"
 import * as Migrations from "../src/Migrations.js"
 import { createDatabase, withClient } from "./support/Database.js"
+import { untilSentinel } from "./support/sentinel.js"
 
 v8.setFlagsFromString("--expose-gc")
 const gc = vm.runInNewContext("gc") as () => void
@@ -279,9 +280,9 @@ describe("Resource hygiene", () => {
                 return chunk
               }),
               Stream.tap((event) => event._tag === "CaughtUp" ? Deferred.succeed(live, undefined) : stalled ? Deferred.await(gate) : Effect.void),
+              untilSentinel(() => sentinel),
               Stream.filterMap((event) => event._tag === "Change" ? Option.some(event.change) : Option.none()),
               Stream.tap((change) => Effect.sync(() => keys.push(`${change.txId}:${change.id}`))),
-              Stream.takeUntil((change) => change.documentId === sentinel && change.op === "version_added"),
               Stream.runDrain,
               Effect.fork
             )

@@ -37,6 +37,7 @@ import * as Documents from "../src/Documents.js"
 import * as Embedded from "../src/internal/embedded.js"
 import * as Migrations from "../src/Migrations.js"
 import { createDatabase, withClient } from "./support/Database.js"
+import { untilSentinel } from "./support/sentinel.js"
 
 const exec = promisify(execFile)
 const tsx = path.resolve("node_modules/.bin/tsx")
@@ -178,7 +179,7 @@ describe("Secrets", () => {
       let sentinel: string | undefined
       const feed = yield* Effect.promise(() => runtime.runPromise(DocumentChanges.DocumentChanges))
       const reader = runtime.runFork(feed.stream({ from: "now", workspaceId }).pipe(
-        Stream.takeUntil((event) => event._tag === "Change" && event.change.documentId === sentinel),
+        untilSentinel(() => sentinel),
         Stream.runDrain
       ))
       const consumer = runtime.runFork(feed.consume({ name: "secrets", workspaceId, handler: () => Effect.void }))
