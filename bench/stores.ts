@@ -72,7 +72,8 @@ export const median = (values: ReadonlyArray<number>): number => {
 export const newVersion = (i: number) => ({ storageKey: `bench/${i}/${randomUUID()}`, byteSize: 1000 + i })
 
 /**
- * What `put` sends for a new input: one statement, the key's lock, the upsert and the version insert.
+ * What `put` sends for a new input: one statement, the key's lock, the upsert and the version insert
+ * (and, with `$8` true, the change feed's wake-up; the bare baselines send false).
  * `moreCtes` (`, name AS (...)`) are added after the version insert (bench/triggerFloor.ts adds the change rows).
  */
 export const putStatement = (moreCtes = "") =>
@@ -92,14 +93,15 @@ export const putStatement = (moreCtes = "") =>
    )${moreCtes}
    SELECT document.*, version.id AS version_id, version.version_no, version.storage_key,
           version.storage_version_id, version.content_type, version.byte_size, version.sha256,
-          version.created_at AS version_created_at
+          version.created_at AS version_created_at,
+          CASE WHEN $8::boolean THEN pg_notify('docstore_document_changes', '1') END AS wake
    FROM document, version`
 
 const putText = putStatement()
 
 /** `put`'s statement for a new input, sent by bare pg. */
 export const barePut = async (pool: pg.Pool, workspaceId: string, name: string, version: ReturnType<typeof newVersion>) => {
-  await pool.query(putText, [randomUUID(), workspaceId, name, name.toLowerCase(), randomUUID(), version.storageKey, version.byteSize])
+  await pool.query(putText, [randomUUID(), workspaceId, name, name.toLowerCase(), randomUUID(), version.storageKey, version.byteSize, false])
 }
 
 /** Runs `count` calls over `lanes` concurrent lanes; returns calls per second. */

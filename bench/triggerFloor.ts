@@ -106,7 +106,7 @@ await withServer(log, (server) =>
             const name = `${side}-${i}-${randomUUID()}.pdf`
             const version = newVersion(i)
             return pools[side]!.query(single(side === "floor"), [
-              randomUUID(), workspaceId, name, name.toLowerCase(), randomUUID(), version.storageKey, version.byteSize
+              randomUUID(), workspaceId, name, name.toLowerCase(), randomUUID(), version.storageKey, version.byteSize, false
             ])
           }
           for (const side of sides) await timedLanes(1_000, lanes, put(side))

@@ -6,6 +6,7 @@ import * as path from "node:path"
 import { promisify } from "node:util"
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -683,6 +684,39 @@ describe("DocumentChanges", () => {
         yield* Effect.promise(() => runtime.dispose())
       }), { timeout: 60_000 })
   })
+
+  it.live("wakes a live subscriber for every commit of concurrent puts, whether the put carried the wake-up or not", () =>
+    Effect.gen(function*() {
+      // Polling every 30 s: within the test's time only wake-ups deliver, so a commit left without one shows.
+      const { runtime } = yield* Effect.promise(() => store({ pollInterval: Duration.seconds(30) }))
+      const program = Effect.gen(function*() {
+        const feed = yield* DocumentChanges.DocumentChanges
+        for (let round = 0; round < 3; round++) {
+          const workspaceId = randomUUID()
+          const live = yield* Deferred.make<void>()
+          const finished = new Set<string>()
+          const subscriber = yield* feed.stream({ from: yield* feed.currentCursor, workspaceId }).pipe(
+            Stream.tap((event) =>
+              Effect.sync(() => {
+                if (event._tag === "CaughtUp") Deferred.unsafeDone(live, Effect.void)
+                if (event._tag === "Change" && event.change.op === "version_added") finished.add(event.change.documentId)
+              })
+            ),
+            Stream.takeUntil(() => finished.size === 40),
+            Stream.runDrain,
+            Effect.fork
+          )
+          yield* Deferred.await(live)
+          const written = yield* Effect.forEach(Array.from({ length: 40 }), () => putInput(workspaceId), { concurrency: 8 })
+          const started = Date.now()
+          yield* Fiber.join(subscriber)
+          expect(Date.now() - started).toBeLessThan(15_000)
+          expect([...finished].sort()).toEqual(written.map((w) => w.document.id).sort())
+        }
+      })
+      yield* Effect.promise(() => runtime.runPromise(program))
+      yield* Effect.promise(() => runtime.dispose())
+    }), { timeout: 60_000 })
 
   it.live("delivers changes written by another process to a live subscriber", () =>
     Effect.gen(function*() {

@@ -116,6 +116,7 @@ const storedIn = (url: string, workspaceId: string): Promise<Stored> =>
 
 const nothing: Stored = { files: 0, versions: 0, changes: [] }
 const oneDocument: Stored = { files: 1, versions: 1, changes: ["created", "version_added"] }
+const twoDocuments: Stored = { files: 2, versions: 2, changes: ["created", "version_added", "created", "version_added"] }
 
 const input = (workspaceId: string, name = "report.pdf") => ({
   kind: "input" as const,
@@ -145,11 +146,7 @@ describe("faults", () => {
         expect(yield* Effect.promise(() => storedIn(url, workspaceId))).toEqual(oneDocument)
         // And the store keeps working after the cut, on new connections.
         expect(Exit.isSuccess(yield* bounded(documents.put(input(workspaceId))))).toBe(true)
-        expect(yield* Effect.promise(() => storedIn(url, workspaceId))).toEqual({
-          files: 2,
-          versions: 2,
-          changes: ["created", "version_added", "created", "version_added"]
-        })
+        expect(yield* Effect.promise(() => storedIn(url, workspaceId))).toEqual(twoDocuments)
       }))
 
     it.scopedLive("cut after the server committed, before its answer arrives: everything is stored, the error says the outcome is unknown, a retry with the same version id replays it", () =>
@@ -275,11 +272,7 @@ describe("faults", () => {
         // deliver it). A retry with the same version id races it and still leaves exactly one version.
         proxy.resume()
         expect(Exit.isSuccess(yield* bounded(documents.put(request)))).toBe(true)
-        expect(yield* Effect.promise(() => storedIn(url, workspaceId))).toEqual({
-          files: 2,
-          versions: 2,
-          changes: ["created", "version_added", "created", "version_added"]
-        })
+        expect(yield* Effect.promise(() => storedIn(url, workspaceId))).toEqual(twoDocuments)
       }))
 
     it.scopedLive("with every connection silent, a write fails with DatabaseError after about the timeouts", () =>
@@ -299,7 +292,11 @@ describe("faults", () => {
         expect(elapsed).toBeGreaterThanOrEqual(1000)
         expect(elapsed).toBeLessThan(2500)
         proxy.resume()
-        expect(yield* Effect.promise(() => storedIn(url, workspaceId))).toEqual(oneDocument)
+        // A new connection timed out before sending anything: nothing was written. A pooled one had sent the
+        // statement, which the healed network delivers (as TCP would): the error said it may have committed.
+        const stored = yield* Effect.promise(() => storedIn(url, workspaceId))
+        if (/may or may not have committed/.test(message)) expect([oneDocument, twoDocuments]).toContainEqual(stored)
+        else expect(stored).toEqual(oneDocument)
         expect(Exit.isSuccess(yield* bounded(documents.put(input(workspaceId))))).toBe(true)
       }))
 

@@ -2,6 +2,7 @@
  * `put`: one version of one document, in one statement.
  */
 import { randomUUID } from "node:crypto"
+import { SqlClient } from "@effect/sql"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Written } from "../../Documents.js"
@@ -31,7 +32,7 @@ const write = (store: Store, request: Put) =>
     const versionId = request.version.id ?? randomUUID()
     if (request.version.id !== undefined) {
       const replayed = yield* replay(store, request, versionId, contentType)
-      if (Option.isSome(replayed)) return replayed.value
+      if (Option.isSome(replayed)) return { written: replayed.value, hinted: true }
     }
     const source = sourceOf(request)
     if (source !== null) yield* documentRow(store, request.workspaceId, source)
@@ -43,7 +44,8 @@ const write = (store: Store, request: Put) =>
     // sees the previous holder's version.
     // keyLock's expression written out: with plain values only, the statement's text is compiled once
     // (internal/pg/directStatement.ts).
-    const [row] = yield* direct<WrittenRow.Row>`
+    const statement = (wake: boolean) =>
+      direct<WrittenRow.Row>`
       WITH key_lock AS (
         SELECT pg_advisory_xact_lock(${keyLockClass},
           hashtext(${request.workspaceId}::uuid::text || '/' || ${request.kind}::text || '/' || ${nameKey}::text))
@@ -65,12 +67,18 @@ const write = (store: Store, request: Put) =>
       )
       SELECT document.*, version.id AS version_id, version.version_no, version.storage_key,
              version.storage_version_id, version.content_type, version.byte_size, version.sha256,
-             version.created_at AS version_created_at
+             version.created_at AS version_created_at,
+             CASE WHEN ${wake}::boolean THEN pg_notify('docstore_document_changes', '1') END AS wake
       FROM document, version`
-    return { document: WrittenRow.document(row!), version: WrittenRow.version(row!), replayed: false } satisfies Written
+    // Outside a transaction the statement commits by itself, so it can carry the change feed's wake-up
+    // (internal/pg/wakeup.ts); inside one, the wake-up follows the commit.
+    const committing = Option.isNone(yield* Effect.serviceOption(SqlClient.TransactionConnection))
+    const [row] = yield* committing ? store.wakeup.carrying(statement) : statement(false)
+    const written: Written = { document: WrittenRow.document(row!), version: WrittenRow.version(row!), replayed: false }
+    return { written, hinted: committing }
   }).pipe(
     store.isolation.scoped(request.workspaceId),
-    Effect.tap((written) => written.replayed ? Effect.void : store.wakeup.notify)
+    Effect.flatMap(({ hinted, written }) => hinted ? Effect.succeed(written) : Effect.as(store.wakeup.notify, written))
   )
 
 export const put = (store: Store) => (request: Put) => raceOnVersionId(write(store, request), request.version.id ?? null)

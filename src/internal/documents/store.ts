@@ -26,7 +26,7 @@ export interface Store {
   /** Tenant isolation: each operation's statements run with its workspace set; when off, nothing is added. */
   readonly isolation: TenantScoping.Scoping
   /** After each commit, a hint for change-feed tails in this and other processes. */
-  readonly wakeup: { readonly notify: Effect.Effect<void> }
+  readonly wakeup: Wakeup.Notifier
   /** Writes fail with FeedDiverged on a database copied into another cluster (src/FeedGuard.ts); cached. */
   readonly guard: Effect.Effect<void, FeedDiverged | SqlError>
 }

@@ -3,9 +3,12 @@
  * feed has something new. Polling stays the ground truth; a lost wake-up only
  * delays delivery to the next poll.
  *
- * The NOTIFY is sent after the commit, outside the writing transaction (a
- * NOTIFY inside it would serialise commits cluster-wide), and coalesced: at
- * most one is in flight.
+ * A NOTIFY in every writing transaction would serialise their commits
+ * cluster-wide (the notify queue's lock is held through each commit). So at
+ * most one hint is on its way at a time: either carried by a statement that
+ * commits by itself (`pg_notify` in `put`'s statement, delivered at its
+ * commit, no statement of its own), or a NOTIFY sent after the commits it
+ * covers. Every commit is followed by a hint that was sent after it.
  */
 import { SqlClient } from "@effect/sql"
 import type { PgClientConfig } from "@effect/sql-pg/PgClient"
@@ -13,9 +16,9 @@ import * as Option from "effect/Option"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
-import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import pg from "pg"
 import * as DirectStatement from "./directStatement.js"
@@ -23,27 +26,67 @@ import * as Pool from "./pool.js"
 
 export const channel = "docstore_document_changes"
 
-/** The writer's side: `notify` never waits for the database. */
-export const makeNotifier: Effect.Effect<{ readonly notify: Effect.Effect<void> }, never, SqlClient.SqlClient | Scope.Scope> =
-  Effect.gen(function*() {
-    const direct = yield* DirectStatement.make(yield* SqlClient.SqlClient)
-    const pending = yield* Queue.sliding<void>(1)
-    const dirty = yield* Ref.make(false)
-    // A NOTIFY commits a transaction of its own; it is only a hint, so it need not wait for its WAL flush
-    // (with the default synchronous_commit each write would wait for a second flush). The channel is written
-    // out: a statement without parameters goes by the simple protocol (one message instead of five, nothing
-    // for the server to parse, bind and describe).
-    const send = Effect.ignore(direct`SELECT set_config('synchronous_commit', 'off', true), pg_notify('docstore_document_changes', '1')`)
-    const flush = Effect.flatMap(Ref.getAndSet(dirty, false), (wanted) => wanted ? send : Effect.void)
-    // Once claimed, a hint is sent even while the scope closes.
-    yield* Effect.uninterruptibleMask((restore) => Effect.zipRight(restore(Queue.take(pending)), flush)).pipe(
-      Effect.forever,
-      Effect.forkScoped
+export interface Notifier {
+  /** After a commit of the library's own: a hint follows it. Never waits for the database. */
+  readonly notify: Effect.Effect<void>
+  /**
+   * Runs a statement that commits by itself (outside a transaction). With `wake` true it must call
+   * `pg_notify` on `channel`: it carries the hint for itself and for the commits before it. When another statement
+   * carries one already, it runs with `wake` false and `notify` follows it.
+   */
+  readonly carrying: <A, E, R>(statement: (wake: boolean) => Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+}
+
+/** The writer's side. */
+export const makeNotifier: Effect.Effect<Notifier, never, SqlClient.SqlClient | Scope.Scope> = Effect.gen(function*() {
+  const direct = yield* DirectStatement.make(yield* SqlClient.SqlClient)
+  // Plain counters, not Refs: they are read and set on every put, always synchronously.
+  // Commits that asked for a hint, and how many of the first of them a hint sent after them covers.
+  let requested = 0
+  let covered = 0
+  let carrier = false
+  const pending = yield* Queue.sliding<void>(1)
+  const uncovered = () => covered < requested && !carrier
+  const schedule = Effect.suspend(() => uncovered() ? Queue.offer(pending, undefined) : Effect.void)
+  // A NOTIFY commits a transaction of its own; it is only a hint, so it need not wait for its WAL flush
+  // (with the default synchronous_commit each write would wait for a second flush). The channel is written
+  // out: a statement without parameters goes by the simple protocol (one message instead of five, nothing
+  // for the server to parse, bind and describe).
+  const send = Effect.suspend(() => {
+    const through = requested
+    return direct`SELECT set_config('synchronous_commit', 'off', true), pg_notify('docstore_document_changes', '1')`.pipe(
+      Effect.tap(() => Effect.sync(() => (covered = Math.max(covered, through)))),
+      Effect.ignore
     )
-    // A program that ends right after its last write still sends the hint.
-    yield* Effect.addFinalizer(() => Effect.ignore(Effect.timeout(flush, Duration.seconds(2))))
-    return { notify: Effect.zipRight(Ref.set(dirty, true), Effect.asVoid(Queue.offer(pending, undefined))) }
   })
+  const flush = Effect.suspend(() => uncovered() ? send : Effect.void)
+  // Under load a write that carries the hint usually starts within the moment waited here, and no NOTIFY is
+  // needed; without one, the hint goes out by itself. Once claimed, a hint is sent even while the scope closes.
+  yield* Effect.uninterruptibleMask((restore) =>
+    Effect.zipRight(restore(Effect.zipRight(Queue.take(pending), Effect.sleep(Duration.millis(1)))), flush)
+  ).pipe(Effect.forever, Effect.forkScoped)
+  // A program that ends right after its last write still sends the hint.
+  yield* Effect.addFinalizer(() => Effect.ignore(Effect.timeout(flush, Duration.seconds(2))))
+  const notify = Effect.suspend(() => {
+    requested++
+    return schedule
+  })
+  return {
+    notify,
+    carrying: (statement) =>
+      Effect.suspend(() => {
+        if (carrier) return Effect.tap(statement(false), () => notify)
+        carrier = true
+        const through = requested
+        return Effect.onExit(statement(true), (exit) =>
+          Effect.suspend(() => {
+            carrier = false
+            if (Exit.isSuccess(exit)) covered = Math.max(covered, through)
+            return schedule
+          }))
+      })
+  }
+})
 
 const applicationName = "effect-docstore wake-up"
 
