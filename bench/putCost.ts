@@ -10,6 +10,9 @@
  *   write, as bench/writes.ts (and any Promise-based caller) does;
  * - `inside`: a caller inside Effect, one long-running `Effect.forEach` over
  *   the writes on `lanes` fibers, entered once;
+ * - `floor`: what any service written in Effect pays at least: bare's
+ *   `pool.query` as the only step of an effect, one `runtime.runPromise` per
+ *   write (no validation, key, result rows or wake-up);
  * - `bare`: bare `pg`, `pool.query` of the statement put sends (bench/stores.ts).
  *
  * With `--profile DIR`, each side's last round is also CPU-profiled (through
@@ -27,7 +30,7 @@ import * as Wakeup from "../src/internal/pg/wakeup.js"
 import { withClient, withServer } from "./server.js"
 import { barePut, documentsRuntime, median, newVersion, withStores } from "./stores.js"
 
-const allSides = ["outside", "inside", "bare"] as const
+const allSides = ["outside", "inside", "floor", "bare"] as const
 type Side = typeof allSides[number]
 
 const option = (name: string, fallback: string) => {
@@ -76,6 +79,9 @@ await withServer(log, (server) =>
             concurrency: lanes,
             discard: true
           })),
+        floor: (count) =>
+          lanesOf(count, (i) =>
+            runtime.runPromise(Effect.promise(() => barePut(pool, workspaceId, `floor-${i}-${randomUUID()}.pdf`, newVersion(i))))),
         bare: (count) => lanesOf(count, (i) => barePut(pool, workspaceId, `bare-${i}-${randomUUID()}.pdf`, newVersion(i)))
       }
       for (const side of sides) await run[side](1_000)
