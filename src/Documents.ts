@@ -24,10 +24,11 @@ import { putMany } from "./internal/documents/putMany.js"
 import { putStream } from "./internal/documents/putStream.js"
 import * as Reads from "./internal/documents/reads.js"
 import {
+  decodePut,
+  decodePutMany,
   DocumentRef,
   FindRequest,
   ListRequest,
-  PutManyRequest,
   PutRequest,
   VersionRef
 } from "./internal/documents/requests.js"
@@ -214,8 +215,8 @@ export const make = Effect.gen(function*() {
     version: Reads.version(store)
   }
   return Documents.of({
-    put: (request) => boundary(Effect.flatMap(decodeInput(PutRequest)(request), guarded(put(store)))),
-    putMany: (requests) => boundary(Effect.flatMap(decodeInput(PutManyRequest)(requests), guarded(putMany(store)))),
+    put: (request) => boundary(Effect.flatMap(decodePut(request), guarded(put(store)))),
+    putMany: (requests) => boundary(Effect.flatMap(decodePutMany(requests), guarded(putMany(store)))),
     putStream: (requests) => boundary(Effect.zipRight(store.guard, putStream(store)(requests))),
     get: (ref) => boundary(Effect.flatMap(documentRef(ref), (r) => reads.get(r.workspaceId, r.documentId))),
     find: (request) => boundary(Effect.flatMap(decodeInput(FindRequest)(request), reads.find)),

@@ -14,10 +14,9 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { Streamed } from "../../Documents.js"
 import { InvalidInput } from "../../Errors.js"
-import { decodeInputEither } from "../validation.js"
 import type { Put } from "./keys.js"
 import { oneWorkspace, optimistically, writeBatch } from "./putMany.js"
-import { PutRequest } from "./requests.js"
+import { decodePut } from "./requests.js"
 import type { Store } from "./store.js"
 
 /** Writes per chunk: large enough that the statements per chunk cost little, small enough to hold a few. */
@@ -28,7 +27,6 @@ interface Batch {
   readonly requests: ReadonlyArray<Put>
 }
 
-const decodeRequest = decodeInputEither(PutRequest)
 
 // Decoding yields to the event loop every slice: Effect's scheduler would otherwise run the decode of a
 // whole chunk before the writing fiber can take the answer to its statement.
@@ -45,7 +43,7 @@ const decodeBatch = (raw: Chunk.Chunk<unknown>, offset: number) =>
     const requests: Array<Put> = []
     for (let i = 0; i < input.length; i++) {
       if (i > 0 && i % slice === 0) yield* nextTurn
-      const decoded = decodeRequest(input[i])
+      const decoded = decodePut(input[i])
       if (Either.isLeft(decoded)) {
         const { field, message } = decoded.left
         return yield* new InvalidInput({ field: field === "input" ? `${offset + i}` : `${offset + i}.${field}`, message })

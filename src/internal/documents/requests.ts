@@ -6,7 +6,9 @@ import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { Kind } from "../../Document.js"
 import { DocumentId, ExportJobId, RunId, VersionId, WorkspaceId } from "../../Ids.js"
+import type { InvalidInput } from "../../Errors.js"
 import * as NameKey from "../../NameKey.js"
+import { decodeInputEither } from "../validation.js"
 
 /**
  * A display name for a new document: trimmed, 1 to 255 characters, no control
@@ -21,9 +23,12 @@ export const Name = Schema.String.pipe(
   Schema.compose(Schema.Trim)
 )
 
+const contentTypePattern = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*;[\x20-\x7e]*)?$/
+const sha256Pattern = /^[0-9a-f]{64}$/
+
 const ContentTypeValue = Schema.String.pipe(
   Schema.maxLength(255),
-  Schema.pattern(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(\s*;[\x20-\x7e]*)?$/, {
+  Schema.pattern(contentTypePattern, {
     message: () => "must be a media type such as text/csv"
   })
 )
@@ -51,7 +56,7 @@ export const VersionInput = Schema.Struct({
   contentType: absentAsNull(ContentTypeValue),
   byteSize: Schema.Union(Schema.NonNegativeInt, Schema.NonNegativeBigIntFromSelf),
   sha256: absentAsNull(Schema.Lowercase.pipe(
-    Schema.compose(Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/, {
+    Schema.compose(Schema.String.pipe(Schema.pattern(sha256Pattern, {
       message: () => "must be 64 hexadecimal characters"
     })))
   ))
@@ -89,6 +94,79 @@ export const PutRequest = Schema.Union(
  */
 export type PutRequest = typeof PutRequest.Encoded
 
+// put's hot path (docs/scaling.md): a request already in the form decoding gives it (plain objects, ids in
+// lower case, a trimmed valid name, the version's fields in range) is taken as it is, without the schema's
+// steps per field. Anything else, invalid or not, goes through the schema, which names the offending field.
+// test/Requests.test.ts checks that both give the same for generated requests.
+const canonicalUuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const hasOwn = Object.prototype.hasOwnProperty
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> => {
+  if (typeof value !== "object" || value === null) return false
+  const prototype = Object.getPrototypeOf(value)
+  return prototype === Object.prototype || prototype === null
+}
+const isUuid = (value: unknown): value is string => typeof value === "string" && canonicalUuid.test(value)
+const isKey = (value: unknown): value is string =>
+  typeof value === "string" && value.length <= 1024 && value.trim().length > 0
+
+/** An optional field that may be null: absent stays absent; present, it must be null or pass `valid`. */
+const optionalField = (from: Record<string, unknown>, to: Record<string, unknown>, name: string, valid: (value: unknown) => boolean) => {
+  if (!hasOwn.call(from, name)) return true
+  const value = from[name]
+  if (value !== null && !valid(value)) return false
+  to[name] = value
+  return true
+}
+
+const canonicalVersion = (input: unknown): Record<string, unknown> | undefined => {
+  if (!isPlainObject(input)) return undefined
+  const { byteSize, storageKey } = input
+  const version: Record<string, unknown> = {}
+  if (hasOwn.call(input, "id")) {
+    if (!isUuid(input.id)) return undefined
+    version.id = input.id
+  }
+  if (!isKey(storageKey)) return undefined
+  version.storageKey = storageKey
+  if (!optionalField(input, version, "storageVersionId", isKey)) return undefined
+  if (
+    !optionalField(input, version, "contentType", (value) =>
+      typeof value === "string" && value.length <= 255 && contentTypePattern.test(value))
+  ) return undefined
+  if (typeof byteSize === "number" ? !(Number.isSafeInteger(byteSize) && byteSize >= 0) : !(typeof byteSize === "bigint" && byteSize >= 0n)) {
+    return undefined
+  }
+  version.byteSize = byteSize
+  if (!optionalField(input, version, "sha256", (value) => typeof value === "string" && sha256Pattern.test(value))) {
+    return undefined
+  }
+  return version
+}
+
+/** `input` as decoding `PutRequest` gives it, when it is already in that form; else undefined. */
+export const canonicalPut = (input: unknown): typeof PutRequest.Type | undefined => {
+  if (!isPlainObject(input)) return undefined
+  const { kind, name, workspaceId } = input
+  if (kind !== "input" && kind !== "output" && kind !== "log" && kind !== "export") return undefined
+  if (!isUuid(workspaceId)) return undefined
+  if (typeof name !== "string" || Either.getOrUndefined(NameKey.validateName(name)) !== name) return undefined
+  const version = canonicalVersion(input.version)
+  if (version === undefined) return undefined
+  const request: Record<string, unknown> = { kind, workspaceId, name, version }
+  if (kind === "output") {
+    if (!optionalField(input, request, "sourceDocumentId", isUuid)) return undefined
+    if (!optionalField(input, request, "runId", isUuid)) return undefined
+  } else if (kind === "log") {
+    if (!isUuid(input.runId)) return undefined
+    request.runId = input.runId
+  } else if (kind === "export") {
+    if (!isUuid(input.exportJobId)) return undefined
+    request.exportJobId = input.exportJobId
+  }
+  return request as typeof PutRequest.Type
+}
+
 /**
  * The most writes one `putMany` takes; split larger imports into several calls.
  *
@@ -102,6 +180,27 @@ export const maxBulkWrites = 100_000
  * @since 0.1.0
  */
 export const PutManyRequest = Schema.Array(PutRequest).pipe(Schema.minItems(1), Schema.maxItems(maxBulkWrites))
+
+const decodePutBySchema = decodeInputEither(PutRequest)
+const decodePutManyBySchema = decodeInputEither(PutManyRequest)
+
+/** Decodes one write: a canonical request as it is, anything else by the schema. */
+export const decodePut = (input: unknown): Either.Either<typeof PutRequest.Type, InvalidInput> => {
+  const canonical = canonicalPut(input)
+  return canonical === undefined ? decodePutBySchema(input) : Either.right(canonical)
+}
+
+/** Decodes a bulk write: canonical requests as they are, else all of them by the schema. */
+export const decodePutMany = (input: unknown): Either.Either<ReadonlyArray<typeof PutRequest.Type>, InvalidInput> => {
+  if (!Array.isArray(input) || input.length < 1 || input.length > maxBulkWrites) return decodePutManyBySchema(input)
+  const requests: Array<typeof PutRequest.Type> = new Array(input.length)
+  for (let i = 0; i < input.length; i++) {
+    const canonical = canonicalPut(input[i])
+    if (canonical === undefined) return decodePutManyBySchema(input)
+    requests[i] = canonical
+  }
+  return Either.right(requests)
+}
 
 /**
  * Finding a document by what its key is made of (see `PutRequest`).
