@@ -25,27 +25,23 @@ const replay = (store: Store, request: Put, versionId: string, contentType: stri
     return Option.some<Written>({ document, version: stored, replayed: true })
   })
 
-const write = (store: Store, request: Put) =>
-  Effect.gen(function*() {
-    const { direct } = store
-    const contentType = contentTypeOf(request)
-    const versionId = request.version.id ?? randomUUID()
-    if (request.version.id !== undefined) {
-      const replayed = yield* replay(store, request, versionId, contentType)
-      if (Option.isSome(replayed)) return { written: replayed.value, hinted: true }
-    }
-    const source = sourceOf(request)
-    if (source !== null) yield* documentRow(store, request.workspaceId, source)
-    const newId = randomUUID()
-    const nameKey = NameKey.nameKey(keySource(request, newId))
-    // One statement, so one round trip and atomic without a transaction. Concurrent writers to one key
-    // queue on its lock, then on the row the upsert creates or locks: version numbers have no gaps.
-    // next_version_no() runs after the lock is held and reads with a snapshot of its own (0007), so it
-    // sees the previous holder's version.
-    // keyLock's expression written out: with plain values only, the statement's text is compiled once
-    // (internal/pg/directStatement.ts).
-    const statement = (wake: boolean) =>
-      direct<WrittenRow.Row>`
+interface Outcome {
+  readonly written: Written
+  /** Whether the change feed's wake-up is taken care of; inside a transaction it follows the commit. */
+  readonly hinted: boolean
+}
+
+const insert = (store: Store, request: Put, versionId: string, contentType: string | null, source: string | null) => {
+  const newId = randomUUID()
+  const nameKey = NameKey.nameKey(keySource(request, newId))
+  // One statement, so one round trip and atomic without a transaction. Concurrent writers to one key
+  // queue on its lock, then on the row the upsert creates or locks: version numbers have no gaps.
+  // next_version_no() runs after the lock is held and reads with a snapshot of its own (0007), so it
+  // sees the previous holder's version.
+  // keyLock's expression written out: with plain values only, the statement's text is compiled once
+  // (internal/pg/directStatement.ts).
+  const statement = (wake: boolean) =>
+    store.direct<WrittenRow.Row>`
       WITH key_lock AS (
         SELECT pg_advisory_xact_lock(${keyLockClass},
           hashtext(${request.workspaceId}::uuid::text || '/' || ${request.kind}::text || '/' || ${nameKey}::text))
@@ -70,15 +66,37 @@ const write = (store: Store, request: Put) =>
              version.created_at AS version_created_at,
              CASE WHEN ${wake}::boolean THEN pg_notify('docstore_document_changes', '1') END AS wake
       FROM document, version`
-    // Outside a transaction the statement commits by itself, so it can carry the change feed's wake-up
-    // (internal/pg/wakeup.ts); inside one, the wake-up follows the commit.
-    const committing = Option.isNone(yield* Effect.serviceOption(SqlClient.TransactionConnection))
-    const [row] = yield* committing ? store.wakeup.carrying(statement) : statement(false)
-    const written: Written = { document: WrittenRow.document(row!), version: WrittenRow.version(row!), replayed: false }
-    return { written, hinted: committing }
-  }).pipe(
+  const outcome = (hinted: boolean) => ([row]: ReadonlyArray<WrittenRow.Row>): Outcome => ({
+    written: { document: WrittenRow.document(row!), version: WrittenRow.version(row!), replayed: false },
+    hinted
+  })
+  // Outside a transaction the statement commits by itself, so it can carry the change feed's wake-up
+  // (internal/pg/wakeup.ts); inside one, the wake-up follows the commit.
+  return Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
+    Option.isNone(transaction)
+      ? Effect.map(store.wakeup.carrying(statement), outcome(true))
+      : Effect.map(statement(false), outcome(false)))
+}
+
+// Written without Effect.gen: this is every put's path, and most take only its last step.
+const write = (store: Store, request: Put) => {
+  const contentType = contentTypeOf(request)
+  const source = sourceOf(request)
+  const versionId = request.version.id
+  const inserted = insert(store, request, versionId ?? randomUUID(), contentType, source)
+  const checked = source === null ? inserted : Effect.zipRight(documentRow(store, request.workspaceId, source), inserted)
+  if (versionId === undefined) return checked
+  return Effect.flatMap(
+    replay(store, request, versionId, contentType),
+    Option.match({ onNone: () => checked, onSome: (written) => Effect.succeed<Outcome>({ written, hinted: true }) })
+  )
+}
+
+export const put = (store: Store) => (request: Put) => {
+  const attempt = write(store, request).pipe(
     store.isolation.scoped(request.workspaceId),
     Effect.flatMap(({ hinted, written }) => hinted ? Effect.succeed(written) : Effect.as(store.wakeup.notify, written))
   )
-
-export const put = (store: Store) => (request: Put) => raceOnVersionId(write(store, request), request.version.id ?? null)
+  // A version id drawn here (randomUUID) is nobody else's: only the caller's can be raced for.
+  return request.version.id === undefined ? attempt : raceOnVersionId(attempt, request.version.id)
+}
