@@ -232,7 +232,8 @@ export const streamCopyRatio = (run: BulkRun) => run.stream / run.copyWithoutTri
 
 /** Peak heap growth of the largest putStream measured over that of the smallest. */
 export const streamHeapGrowth = (result: BulkResult) => {
-  const growth = (report: StreamReport) => report.heapPeakBytes - report.heapBeforeBytes
+  // At least 1 MiB: a small import (the smoke size) may grow the heap by nothing the sampler sees.
+  const growth = (report: StreamReport) => Math.max(report.heapPeakBytes - report.heapBeforeBytes, 1024 * 1024)
   return growth(result.memory.at(-1)!) / growth(result.memory[0]!)
 }
 
