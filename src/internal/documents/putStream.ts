@@ -27,7 +27,6 @@ interface Batch {
   readonly requests: ReadonlyArray<Put>
 }
 
-
 // Decoding yields to the event loop every slice: Effect's scheduler would otherwise run the decode of a
 // whole chunk before the writing fiber can take the answer to its statement.
 const slice = 250
