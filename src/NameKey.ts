@@ -36,6 +36,19 @@ const whitespaceRun = /\s+/gu
  * @since 0.1.0
  */
 export const normalizeName = (name: string): string =>
+  printableAscii.test(name) ? normalizePrintableAscii(name) : normalizeAnyName(name)
+
+// Printable ASCII is already NFC, lower-cases to ASCII, and its only whitespace is the space: the steps
+// below give the same key for less (every put derives one; test/NameKey.test.ts checks they agree).
+const printableAscii = /^[\x20-\x7e]*$/
+const spaceRun = / {2,}/g
+
+const normalizePrintableAscii = (name: string): string => {
+  const lower = name.toLowerCase()
+  return (lower.includes("  ") ? lower.replace(spaceRun, " ") : lower).trim()
+}
+
+const normalizeAnyName = (name: string): string =>
   name
     .normalize("NFC")
     .toLowerCase()

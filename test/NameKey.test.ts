@@ -56,6 +56,17 @@ describe("normalizeName", () => {
     expect(key).not.toMatch(/\s\s|[^\S ]/u)
   })
 
+  it.prop(
+    "is the documented steps (NFC, lower-case, NFC, whitespace runs to one space, trim), printable ASCII included",
+    [fc.oneof(name, fc.string({ unit: fc.constantFrom(..." aZ.-_", "\t", "\u00a0", "\u0130", "\u212a"), maxLength: 20 }),
+      fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code)), maxLength: 30 }))],
+    ([s]) => {
+      expect(NameKey.normalizeName(s)).toBe(
+        s.normalize("NFC").toLowerCase().normalize("NFC").replace(/\s+/gu, " ").trim()
+      )
+    }
+  )
+
   it("matches the documented examples", () => {
     expect(NameKey.normalizeName("Report.pdf")).toBe("report.pdf")
     expect(NameKey.normalizeName(" report.PDF ")).toBe("report.pdf")

@@ -31,17 +31,25 @@ interface Outcome {
   readonly hinted: boolean
 }
 
-const insert = (store: Store, request: Put, versionId: string, contentType: string | null, source: string | null) => {
-  const newId = randomUUID()
-  const nameKey = NameKey.nameKey(keySource(request, newId))
+// The write, built from its values. Curried, not a closure named inside `insert`: run under tsx (which
+// keeps function names), every named closure costs a property definition on each put (docs/scaling.md).
+const statement = (
+  store: Store,
+  request: Put,
+  newId: string,
+  nameKey: string,
+  versionId: string,
+  contentType: string | null,
+  source: string | null
+) =>
+(wake: boolean) =>
   // One statement, so one round trip and atomic without a transaction. Concurrent writers to one key
   // queue on its lock, then on the row the upsert creates or locks: version numbers have no gaps.
   // next_version_no() runs after the lock is held and reads with a snapshot of its own (0007), so it
   // sees the previous holder's version.
   // keyLock's expression written out: with plain values only, the statement's text is compiled once
   // (internal/pg/directStatement.ts).
-  const statement = (wake: boolean) =>
-    store.direct<WrittenRow.Row>`
+  store.direct<WrittenRow.Row>`
       WITH key_lock AS (
         SELECT pg_advisory_xact_lock(${keyLockClass},
           hashtext(${request.workspaceId}::uuid::text || '/' || ${request.kind}::text || '/' || ${nameKey}::text))
@@ -66,16 +74,21 @@ const insert = (store: Store, request: Put, versionId: string, contentType: stri
              version.created_at AS version_created_at,
              CASE WHEN ${wake}::boolean THEN pg_notify('docstore_document_changes', '1') END AS wake
       FROM document, version`
-  const outcome = (hinted: boolean) => ([row]: ReadonlyArray<WrittenRow.Row>): Outcome => ({
-    written: { document: WrittenRow.document(row!), version: WrittenRow.version(row!), replayed: false },
-    hinted
-  })
+
+const outcome = ([row]: ReadonlyArray<WrittenRow.Row>, hinted: boolean): Outcome => ({
+  written: { document: WrittenRow.document(row!), version: WrittenRow.version(row!), replayed: false },
+  hinted
+})
+
+const insert = (store: Store, request: Put, versionId: string, contentType: string | null, source: string | null) => {
+  const newId = randomUUID()
+  const send = statement(store, request, newId, NameKey.nameKey(keySource(request, newId)), versionId, contentType, source)
   // Outside a transaction the statement commits by itself, so it can carry the change feed's wake-up
   // (internal/pg/wakeup.ts); inside one, the wake-up follows the commit.
   return Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
     Option.isNone(transaction)
-      ? Effect.map(store.wakeup.carrying(statement), outcome(true))
-      : Effect.map(statement(false), outcome(false)))
+      ? Effect.map(store.wakeup.carrying(send), (rows) => outcome(rows, true))
+      : Effect.map(send(false), (rows) => outcome(rows, false)))
 }
 
 // Written without Effect.gen: this is every put's path, and most take only its last step.
@@ -88,7 +101,7 @@ const write = (store: Store, request: Put) => {
   if (versionId === undefined) return checked
   return Effect.flatMap(
     replay(store, request, versionId, contentType),
-    Option.match({ onNone: () => checked, onSome: (written) => Effect.succeed<Outcome>({ written, hinted: true }) })
+    (replayed) => Option.isNone(replayed) ? checked : Effect.succeed<Outcome>({ written: replayed.value, hinted: true })
   )
 }
 
