@@ -71,13 +71,14 @@ export const benchmarks: Readonly<Record<string, Benchmark>> = {
     title: "Single-document writes: Documents.put against bare pg, and the change-feed trigger cost",
     description:
       "One new input document with its first version per transaction, on 8 concurrent lanes with pools of 8 " +
-      "connections. `Documents.put` (validation, the key's advisory lock, upsert-and-lock, version insert, result rows, wake-up NOTIFY " +
-      "after commit) against bare `pg` sending the same statement " +
-      "(no NOTIFY), both into a migrated database with the change-feed triggers; `put` is called once per write " +
+      "connections. `Documents.put` (validation, the key's advisory lock, upsert-and-lock, version insert, result rows, the change " +
+      "feed's wake-up, carried by the statement or sent after it) against bare `pg` sending the same statement " +
+      "(no wake-up), both into a migrated database with the change-feed triggers; `put` is called once per write " +
       "through `runtime.runPromise` (a caller outside Effect) and, as a second side, by fibers of one effect (a " +
       "caller inside Effect); and the same bare `pg` writes into " +
       "an identical database without the change-feed triggers (bench/writes.ts). Each side first makes 1,000 " +
-      "writes that are not measured; the order rotates per run.",
+      "writes that are not measured; then each run's writes go in 6 slices, the sides taking turns in an order " +
+      "that rotates, so that the machine's drift hits every side.",
     size: "writes per side per run (default 3,000)",
     run: async ({ log, runs, size, smoke, url }) => {
       const result = await runWritesBench({
