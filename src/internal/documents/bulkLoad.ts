@@ -5,9 +5,10 @@
  * multi-row `INSERT ... SELECT FROM unnest(...)` of parameter arrays. COPY is
  * the faster load (docs/scaling.md, "bulk"): the client writes lines instead
  * of escaping array elements, and the server reads them without parsing
- * arrays. Not `COPY` into the tables themselves: the documents need `ON
- * CONFLICT`, and COPY FROM refuses tables under row-level security (tenant
- * isolation).
+ * arrays. The versions go straight into their table; the documents need `ON
+ * CONFLICT`, so they go through a temporary table, and so do the versions
+ * under tenant isolation (COPY FROM refuses a table under row-level
+ * security).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -92,27 +93,34 @@ const copyLoader = (store: Store, client: pg.ClientBase): Loader => ({
       yield* store.sql`DROP TABLE docstore_put_files`
       return existing
     }),
+  // Without tenant isolation nothing stands in the way of COPY into the table itself (the versions need no
+  // ON CONFLICT), which saves writing and reading them again (docs/scaling.md).
   insertVersions: (rows) =>
-    Effect.gen(function*() {
-      yield* store.sql`
-        CREATE TEMP TABLE docstore_put_versions (
-          id uuid, file_id uuid, version_no int, storage_key text, storage_version_id text, content_type text,
-          byte_size bigint, sha256 text
-        ) ON COMMIT DROP`
-      yield* copyIn(client, "COPY docstore_put_versions FROM STDIN", function*() {
-        for (const { contentType, documentId, request: { version }, versionId, versionNo } of rows) {
-          yield `${versionId}\t${documentId}\t${versionNo}\t${copyText(version.storageKey)}\t${
-            copyText(version.storageVersionId ?? null)
-          }\t${copyText(contentType)}\t${version.byteSize}\t${copyText(version.sha256 ?? null)}\n`
-        }
+    !store.isolation.enabled
+      ? copyIn(client, `COPY file_versions (${versionColumns}) FROM STDIN`, () => versionLines(rows))
+      : Effect.gen(function*() {
+        yield* store.sql`
+          CREATE TEMP TABLE docstore_put_versions (
+            id uuid, file_id uuid, version_no int, storage_key text, storage_version_id text, content_type text,
+            byte_size bigint, sha256 text
+          ) ON COMMIT DROP`
+        yield* copyIn(client, "COPY docstore_put_versions FROM STDIN", () => versionLines(rows))
+        yield* store.sql`
+          INSERT INTO file_versions (${store.sql.unsafe(versionColumns)})
+          SELECT * FROM docstore_put_versions`
+        yield* store.sql`DROP TABLE docstore_put_versions`
       })
-      yield* store.sql`
-        INSERT INTO file_versions
-          (id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256)
-        SELECT * FROM docstore_put_versions`
-      yield* store.sql`DROP TABLE docstore_put_versions`
-    })
 })
+
+const versionColumns = "id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256"
+
+function* versionLines(rows: ReadonlyArray<VersionRow>) {
+  for (const { contentType, documentId, request: { version }, versionId, versionNo } of rows) {
+    yield `${versionId}\t${documentId}\t${versionNo}\t${copyText(version.storageKey)}\t${
+      copyText(version.storageVersionId ?? null)
+    }\t${copyText(contentType)}\t${version.byteSize}\t${copyText(version.sha256 ?? null)}\n`
+  }
+}
 
 const unnestLoader = (store: Store): Loader => ({
   upsertDocuments: (rows) => {
