@@ -143,8 +143,7 @@ const unnestLoader = (store: Store): Loader => ({
   },
   insertVersions: (rows) =>
     store.sql`
-      INSERT INTO file_versions
-        (id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256)
+      INSERT INTO file_versions (${store.sql.unsafe(versionColumns)})
       SELECT * FROM unnest(
         ${rows.map((r) => r.versionId)}::uuid[],
         ${rows.map((r) => r.documentId)}::uuid[],
