@@ -10,6 +10,7 @@ import {
   formatBulk,
   runBulkBench,
   serviceRatio as bulkServiceRatio,
+  statementsRatio as bulkStatementsRatio,
   triggerRatio as bulkTriggerRatio
 } from "./bulk.js"
 import { runFeedBench } from "./feed.js"
@@ -133,6 +134,8 @@ export const benchmarks: Readonly<Record<string, Benchmark>> = {
       "with two multi-row INSERTs (`INSERT ... SELECT FROM unnest(...)`) in one transaction into a database " +
       "without the change-feed triggers; against the fastest bare load measured, `COPY` of the same rows into the " +
       "tables without the triggers (bench/bulkShapes.ts), for putMany and for putStream of the same requests; " +
+      "against putMany's own statements sent by bare `pg` into a database with the triggers (what the library " +
+      "adds), and those statements against that `COPY` (the floor of putMany's ratio to it); " +
       "putStream's memory at two sizes; and those bare INSERTs with the triggers against without (bench/bulk.ts).",
     size: "versions per import (default 100,000)",
     run: async ({ log, runs, size, smoke, url }) => {
@@ -157,6 +160,11 @@ export const benchmarks: Readonly<Record<string, Benchmark>> = {
             `bulk write of ${result.versions.toLocaleString("en-US")} versions: putStream / COPY without triggers (fastest bare load)`,
             median(result.runs.map(bulkStreamCopyRatio)),
             0.85
+          ),
+          atLeast(
+            `bulk write of ${result.versions.toLocaleString("en-US")} versions: putMany / its own statements by bare pg, with the triggers`,
+            median(result.runs.map(bulkStatementsRatio)),
+            0.9
           ),
           atMost(
             `putStream peak heap growth, ${result.memory.at(-1)!.versions.toLocaleString("en-US")} / ` +

@@ -9,6 +9,9 @@
  * - `putMany`, and `putStream` of the same requests, against the fastest bare
  *   load measured (bench/bulkShapes.ts): `COPY` of the same rows straight into
  *   the tables, without the triggers;
+ * - `putMany` against its own statements sent by bare `pg` into a database with
+ *   the triggers (`putManyStatements`): what the library adds to the work; and
+ *   those statements against that `COPY`: the floor of putMany's ratio to it;
  * - putStream's memory: the peak heap and RSS growth of a process importing
  *   100,000 and 1,000,000 versions from a stream that makes each request as it
  *   is read (bench/streamChild.ts, in a heap of at most 128 MiB).
@@ -45,6 +48,8 @@ export interface BulkRun {
   readonly copyWithoutTriggers: number
   /** `putStream` of the same requests. */
   readonly stream: number
+  /** putMany's statements by bare `pg`, with the triggers. */
+  readonly statements: number
 }
 
 export interface BulkResult {
@@ -110,6 +115,47 @@ const bareCopy = async (client: pg.Client, rows: Batch) => {
   await client.query("COMMIT")
 }
 
+/**
+ * putMany's statements (src/internal/documents/bulkLoad.ts, without tenant isolation) in one transaction, by
+ * bare `pg`: the documents in putMany's key order by `COPY` into a temporary table and one upsert, the
+ * versions by `COPY` into their table (the eight columns putMany sends, nulls as `\N`).
+ */
+const bareStatements = async (client: pg.Client, rows: Batch) => {
+  const [ids, workspaces, names, keys] = rows.files as ReadonlyArray<ReadonlyArray<string>>
+  const [versionIds, files, numbers, storageKeys, sizes] = rows.versions
+  const keyOf = (i: number) => `${workspaces![i]}/input/${keys![i]}`
+  const order = ids!.map((_, i) => i).sort((a, b) => keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0)
+  await client.query("BEGIN")
+  await client.query(`
+    CREATE TEMP TABLE docstore_put_files
+      (ord int, id uuid, workspace_id uuid, kind text, name text, name_key text, source_file_id uuid, run_id uuid)
+    ON COMMIT DROP`)
+  await copyIn(client, "COPY docstore_put_files FROM STDIN", function*() {
+    for (const [ord, i] of order.entries()) {
+      yield `${ord}\t${ids![i]}\t${workspaces![i]}\tinput\t${names![i]}\t${keys![i]}\t\\N\t\\N\n`
+    }
+  })
+  await client.query(`
+    WITH upserted AS (
+      INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
+      SELECT id, workspace_id, kind, name, name_key, source_file_id, run_id FROM docstore_put_files ORDER BY ord
+      ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
+      RETURNING id, workspace_id, kind, name_key, xmax <> 0 AS existed
+    )
+    SELECT id, workspace_id, kind, name_key FROM upserted WHERE existed`)
+  await client.query("DROP TABLE docstore_put_files")
+  await copyIn(
+    client,
+    "COPY file_versions (id, file_id, version_no, storage_key, storage_version_id, content_type, byte_size, sha256) FROM STDIN",
+    function*() {
+      for (let i = 0; i < versionIds!.length; i++) {
+        yield `${versionIds![i]}\t${files![i]}\t${numbers![i]}\t${storageKeys![i]}\t\\N\t\\N\t${sizes![i]}\t\\N\n`
+      }
+    }
+  )
+  await client.query("COMMIT")
+}
+
 /** One transaction, two multi-row INSERTs. */
 const bareInsert = async (client: pg.Client, rows: Batch) => {
   await client.query("BEGIN")
@@ -150,8 +196,9 @@ const streamChild = (url: string, versions: number): Promise<StreamReport> =>
 export const runBulkBench = (options: BulkOptions): Promise<BulkResult> =>
   withStores(options.serverUrl, "bench_bulk_service", ({ withTriggers: serviceStore, withoutTriggers: copyStore }) =>
     withStores(options.serverUrl, "bench_bulk_stream", ({ withTriggers: streamStore }) =>
+      withStores(options.serverUrl, "bench_bulk_statements", ({ withTriggers: statementsStore }) =>
       withStores(options.serverUrl, "bench_bulk", async (stores) => {
-        const result = await measure(options, serviceStore, copyStore, streamStore, stores)
+        const result = await measure(options, serviceStore, copyStore, streamStore, statementsStore, stores)
         const memory: Array<StreamReport> = []
         for (const size of options.streamSizes) {
           const report = await streamChild(streamStore, size)
@@ -164,6 +211,7 @@ export const runBulkBench = (options: BulkOptions): Promise<BulkResult> =>
         }
         return { ...result, memory }
       })
+      )
     )
   )
 
@@ -174,6 +222,7 @@ const measure = async (
   serviceStore: string,
   copyStore: string,
   streamStore: string,
+  statementsStore: string,
   { withTriggers, withoutTriggers }: { readonly withTriggers: string; readonly withoutTriggers: string }
 ): Promise<Omit<BulkResult, "memory">> => {
   const { log, versions } = options
@@ -182,7 +231,8 @@ const measure = async (
   const clients = [
     new pg.Client({ connectionString: withTriggers }),
     new pg.Client({ connectionString: withoutTriggers }),
-    new pg.Client({ connectionString: copyStore })
+    new pg.Client({ connectionString: copyStore }),
+    new pg.Client({ connectionString: statementsStore })
   ] as const
   try {
     await Promise.all(clients.map((client) => client.connect()))
@@ -193,9 +243,10 @@ const measure = async (
       stream: (rows) => streamRuntime.runPromise(streamDocuments.putStream(Stream.fromIterable(rows.requests))),
       bare: (rows) => bareInsert(clients[0], rows),
       bareWithoutTriggers: (rows) => bareInsert(clients[1], rows),
-      copyWithoutTriggers: (rows) => bareCopy(clients[2], rows)
+      copyWithoutTriggers: (rows) => bareCopy(clients[2], rows),
+      statements: (rows) => bareStatements(clients[3], rows)
     }
-    const order: ReadonlyArray<Side> = ["service", "stream", "bare", "bareWithoutTriggers", "copyWithoutTriggers"]
+    const order: ReadonlyArray<Side> = ["service", "stream", "bare", "bareWithoutTriggers", "copyWithoutTriggers", "statements"]
     const timed = async (side: Side, rows: Batch) => {
       const started = performance.now()
       await sides[side](rows)
@@ -214,7 +265,8 @@ const measure = async (
       log(
         `bulk run ${run + 1}: putMany ${result.service.toFixed(0)} versions/s, bare INSERT ${result.bare.toFixed(0)}/s, ` +
           `bare INSERT without change-feed triggers ${result.bareWithoutTriggers.toFixed(0)}/s, ` +
-          `COPY without change-feed triggers ${result.copyWithoutTriggers.toFixed(0)}/s, putStream ${result.stream.toFixed(0)}/s`
+          `COPY without change-feed triggers ${result.copyWithoutTriggers.toFixed(0)}/s, putStream ${result.stream.toFixed(0)}/s, ` +
+          `putMany's statements by bare pg ${result.statements.toFixed(0)}/s`
       )
     }
     return { versions, documents: Math.ceil(versions / 2), runs }
@@ -229,6 +281,8 @@ export const serviceRatio = (run: BulkRun) => run.service / run.bareWithoutTrigg
 export const triggerRatio = (run: BulkRun) => run.bare / run.bareWithoutTriggers
 export const copyRatio = (run: BulkRun) => run.service / run.copyWithoutTriggers
 export const streamCopyRatio = (run: BulkRun) => run.stream / run.copyWithoutTriggers
+export const statementsRatio = (run: BulkRun) => run.service / run.statements
+export const statementsFloor = (run: BulkRun) => run.statements / run.copyWithoutTriggers
 
 /** Peak heap growth of the largest putStream measured over that of the smallest. */
 export const streamHeapGrowth = (result: BulkResult) => {
@@ -269,6 +323,21 @@ export const formatBulk = (result: BulkResult) =>
     `| **median** | ${median(result.runs.map((r) => r.service)).toFixed(0)} | ${median(result.runs.map((r) => r.stream)).toFixed(0)} | ` +
     `${median(result.runs.map((r) => r.copyWithoutTriggers)).toFixed(0)} | ${median(result.runs.map(copyRatio)).toFixed(2)} | ` +
     `${median(result.runs.map(streamCopyRatio)).toFixed(2)} |`,
+    "",
+    "Against putMany's own statements sent by bare `pg` (the documents by `COPY` into a temporary table and one " +
+    "upsert in key order, the versions by `COPY` into their table) into a database with the triggers: what the " +
+    "library adds to that work; and those statements against the `COPY` above, the floor of putMany / COPY (the " +
+    "upsert and the change rows are work the `COPY` without triggers does not do).",
+    "",
+    "| run | putMany, versions/s | putMany's statements by bare pg, versions/s | putMany / its statements (target >= 0.9) | " +
+    "floor: its statements / COPY without triggers |",
+    "| ---: | ---: | ---: | ---: | ---: |",
+    ...result.runs.map((run, i) =>
+      `| ${i + 1} | ${run.service.toFixed(0)} | ${run.statements.toFixed(0)} | ${statementsRatio(run).toFixed(2)} | ` +
+      `${statementsFloor(run).toFixed(2)} |`
+    ),
+    `| **median** | ${median(result.runs.map((r) => r.service)).toFixed(0)} | ${median(result.runs.map((r) => r.statements)).toFixed(0)} | ` +
+    `${median(result.runs.map(statementsRatio)).toFixed(2)} | ${median(result.runs.map(statementsFloor)).toFixed(2)} |`,
     "",
     "putStream's memory: a process of its own (bench/streamChild.ts, `--max-old-space-size=128`) imports from a " +
     "stream that makes each request as it is read; growth is the peak during the import (sampled every 10 ms) " +

@@ -60,6 +60,9 @@ describe("putMany's COPY", () => {
         }
         const output = yield* documents.latestVersion({ workspaceId, documentId: imported[awkward.length]!.documentId })
         expect([output.storageVersionId, output.contentType]).toEqual([null, "text/plain; x=\"a\\b\""])
+        // An output with neither source nor run is keyed by its own id, as put keys it.
+        const lone = yield* documents.get({ workspaceId, documentId: imported[awkward.length]!.documentId })
+        expect(lone.nameKey).toBe(`output:${lone.id}`)
         const log = yield* documents.latestVersion({ workspaceId, documentId: imported[awkward.length + 1]!.documentId })
         expect([log.sha256, log.storageVersionId, log.contentType]).toEqual(["ab".repeat(32), null, "text/plain"])
       }))

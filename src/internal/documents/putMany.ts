@@ -9,7 +9,7 @@ import { InvalidInput } from "../../Errors.js"
 import type { DocumentId, VersionId } from "../../Ids.js"
 import * as NameKey from "../../NameKey.js"
 import type { Version } from "../../Version.js"
-import { contentTypeOf, keySource, type Put, sourceOf } from "./keys.js"
+import { contentTypeOf, keySource, type Put, runOf, sourceOf } from "./keys.js"
 import { loader, type Loader, type VersionRow } from "./bulkLoad.js"
 import { raceOnVersionId, replayConflict, type StoredTarget, versionIdTaken } from "./replay.js"
 import { decodeVersion, notFound, type Store } from "./store.js"
@@ -27,6 +27,8 @@ interface Target {
   readonly nameKey: string
   next: number
 }
+
+const keyedById = (request: Put) => request.kind === "output" && sourceOf(request) === null && runOf(request) === null
 
 const plan = (requests: ReadonlyArray<Put>, offset: number) =>
   Effect.gen(function*() {
@@ -119,10 +121,11 @@ export const writeBatch = (store: Store, requests: ReadonlyArray<Put>, offset: n
     yield* checkSources(store, fresh)
     const documents = new Map<string, Target>()
     const keyOf = fresh.map((p) => {
-      const id = randomUUID()
-      const nameKey = NameKey.nameKey(keySource(p.request, id))
+      // Only an output with neither source nor run has its own id in its key; other ids are drawn for new keys.
+      const ownId = keyedById(p.request) ? randomUUID() : ""
+      const nameKey = NameKey.nameKey(keySource(p.request, ownId))
       const key = `${p.request.workspaceId}/${p.request.kind}/${nameKey}`
-      if (!documents.has(key)) documents.set(key, { request: p.request, id, nameKey, next: 0 })
+      if (!documents.has(key)) documents.set(key, { request: p.request, id: ownId || randomUUID(), nameKey, next: 0 })
       return key
     })
     const load = yield* loader(store)
@@ -134,11 +137,12 @@ export const writeBatch = (store: Store, requests: ReadonlyArray<Put>, offset: n
       return { request, versionId, contentType, documentId: document.id, versionNo: ++document.next }
     })
     if (numbered.length > 0) yield* load.insertVersions(numbered)
-    const written = new Map(numbered.map((row) => [row.versionId, row]))
+    // `fresh` keeps the order of `planned`, so the next numbered row is the next write that was not replayed.
+    let next = 0
     return planned.map((p): Imported => {
       const old = replayed.get(p.versionId)
       if (old !== undefined) return { documentId: old.documentId, versionId: old.id, versionNo: old.versionNo, replayed: true }
-      const row = written.get(p.versionId)!
+      const row = numbered[next++]!
       return {
         documentId: row.documentId as DocumentId,
         versionId: p.versionId as VersionId,
