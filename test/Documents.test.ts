@@ -435,6 +435,26 @@ describe("Documents", () => {
           expect(yield* counts).toEqual(before)
         }))
 
+      it.effect("a call mixing versions written before with new ones replays the first and numbers the others, in request order", () =>
+        Effect.gen(function*() {
+          const documents = yield* Documents.Documents
+          const workspaceId = randomUUID()
+          const request = (i: number) => ({
+            kind: "input" as const, workspaceId, name: `doc-${i % 3}.pdf`, version: version({ id: randomUUID() })
+          })
+          const earlier = Array.from({ length: 6 }, (_, i) => request(i))
+          const first = yield* documents.putMany(earlier)
+          const later = Array.from({ length: 6 }, (_, i) => request(i))
+          const mixed = earlier.flatMap((r, i) => [later[i]!, r])
+          const imported = yield* documents.putMany(mixed)
+          expect(imported.map((i) => i.versionId)).toEqual(mixed.map((r) => r.version.id))
+          expect(imported.filter((_, i) => i % 2 === 1)).toEqual(first.map((i) => ({ ...i, replayed: true })))
+          // Each of the three documents had versions 1 and 2; the new writes are 3 and 4, in request order.
+          expect(imported.filter((_, i) => i % 2 === 0).map((i) => [i.documentId, i.versionNo, i.replayed])).toEqual(
+            first.map((f, i) => [f.documentId, i < 3 ? 3 : 4, false])
+          )
+        }))
+
       it.effect("two concurrent imports over the same keys in opposite orders neither deadlock nor leave gaps", () =>
         Effect.gen(function*() {
           const documents = yield* Documents.Documents
