@@ -123,8 +123,9 @@ const bareCopy = async (client: pg.Client, rows: Batch) => {
 const bareStatements = async (client: pg.Client, rows: Batch) => {
   const [ids, workspaces, names, keys] = rows.files as ReadonlyArray<ReadonlyArray<string>>
   const [versionIds, files, numbers, storageKeys, sizes] = rows.versions
-  const keyOf = (i: number) => `${workspaces![i]}/input/${keys![i]}`
-  const order = ids!.map((_, i) => i).sort((a, b) => keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0)
+  // The keys built once, as putMany builds them, and sorted as it sorts them (by UTF-16 code units).
+  const keyOf = ids!.map((_, i) => `${workspaces![i]}/input/${keys![i]}`)
+  const order = ids!.map((_, i) => i).sort((a, b) => keyOf[a]! < keyOf[b]! ? -1 : keyOf[a]! > keyOf[b]! ? 1 : 0)
   await client.query("BEGIN")
   await client.query(`
     CREATE TEMP TABLE docstore_put_files
