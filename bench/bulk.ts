@@ -10,7 +10,7 @@
  *   load measured (bench/bulkShapes.ts): `COPY` of the same rows straight into
  *   the tables, without the triggers;
  * - `putMany` against its own statements sent by bare `pg` into a database with
- *   the triggers (`putManyStatements`): what the library adds to the work; and
+ *   the triggers (`bareStatements`): what the library adds to the work; and
  *   those statements against that `COPY`: the floor of putMany's ratio to it;
  * - putStream's memory: the peak heap and RSS growth of a process importing
  *   100,000 and 1,000,000 versions from a stream that makes each request as it
@@ -198,20 +198,20 @@ export const runBulkBench = (options: BulkOptions): Promise<BulkResult> =>
   withStores(options.serverUrl, "bench_bulk_service", ({ withTriggers: serviceStore, withoutTriggers: copyStore }) =>
     withStores(options.serverUrl, "bench_bulk_stream", ({ withTriggers: streamStore }) =>
       withStores(options.serverUrl, "bench_bulk_statements", ({ withTriggers: statementsStore }) =>
-      withStores(options.serverUrl, "bench_bulk", async (stores) => {
-        const result = await measure(options, serviceStore, copyStore, streamStore, statementsStore, stores)
-        const memory: Array<StreamReport> = []
-        for (const size of options.streamSizes) {
-          const report = await streamChild(streamStore, size)
-          options.log(
-            `putStream of ${size} versions in a process of its own: ${report.versionsPerSecond.toFixed(0)} versions/s, ` +
-              `peak heap growth ${mib(report.heapPeakBytes - report.heapBeforeBytes)} MiB, ` +
-              `peak RSS growth ${mib(report.rssPeakBytes - report.rssBeforeBytes)} MiB`
-          )
-          memory.push(report)
-        }
-        return { ...result, memory }
-      })
+        withStores(options.serverUrl, "bench_bulk", async (stores) => {
+          const result = await measure(options, serviceStore, copyStore, streamStore, statementsStore, stores)
+          const memory: Array<StreamReport> = []
+          for (const size of options.streamSizes) {
+            const report = await streamChild(streamStore, size)
+            options.log(
+              `putStream of ${size} versions in a process of its own: ${report.versionsPerSecond.toFixed(0)} versions/s, ` +
+                `peak heap growth ${mib(report.heapPeakBytes - report.heapBeforeBytes)} MiB, ` +
+                `peak RSS growth ${mib(report.rssPeakBytes - report.rssBeforeBytes)} MiB`
+            )
+            memory.push(report)
+          }
+          return { ...result, memory }
+        })
       )
     )
   )
