@@ -115,6 +115,22 @@ const bareCopy = async (client: pg.Client, rows: Batch) => {
   await client.query("COMMIT")
 }
 
+/** putMany's statements for the documents, as bulkLoad.ts sends them (bench/upsertShapes.ts takes them apart). */
+export const putManyStatements = {
+  temporaryTable: `
+    CREATE TEMP TABLE docstore_put_files
+      (ord int, id uuid, workspace_id uuid, kind text, name text, name_key text, source_file_id uuid, run_id uuid)
+    ON COMMIT DROP`,
+  upsert: `
+    WITH upserted AS (
+      INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
+      SELECT id, workspace_id, kind, name, name_key, source_file_id, run_id FROM docstore_put_files ORDER BY ord
+      ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
+      RETURNING id, workspace_id, kind, name_key, xmax <> 0 AS existed
+    )
+    SELECT id, workspace_id, kind, name_key FROM upserted WHERE existed`
+}
+
 /**
  * putMany's statements (src/internal/documents/bulkLoad.ts, without tenant isolation) in one transaction, by
  * bare `pg`: the documents in putMany's key order by `COPY` into a temporary table and one upsert, the
@@ -127,23 +143,13 @@ const bareStatements = async (client: pg.Client, rows: Batch) => {
   const keyOf = ids!.map((_, i) => `${workspaces![i]}/input/${keys![i]}`)
   const order = ids!.map((_, i) => i).sort((a, b) => keyOf[a]! < keyOf[b]! ? -1 : keyOf[a]! > keyOf[b]! ? 1 : 0)
   await client.query("BEGIN")
-  await client.query(`
-    CREATE TEMP TABLE docstore_put_files
-      (ord int, id uuid, workspace_id uuid, kind text, name text, name_key text, source_file_id uuid, run_id uuid)
-    ON COMMIT DROP`)
+  await client.query(putManyStatements.temporaryTable)
   await copyIn(client, "COPY docstore_put_files FROM STDIN", function*() {
     for (const [ord, i] of order.entries()) {
       yield `${ord}\t${ids![i]}\t${workspaces![i]}\tinput\t${names![i]}\t${keys![i]}\t\\N\t\\N\n`
     }
   })
-  await client.query(`
-    WITH upserted AS (
-      INSERT INTO files (id, workspace_id, kind, name, name_key, source_file_id, run_id)
-      SELECT id, workspace_id, kind, name, name_key, source_file_id, run_id FROM docstore_put_files ORDER BY ord
-      ON CONFLICT (workspace_id, kind, name_key) DO UPDATE SET updated_at = now()
-      RETURNING id, workspace_id, kind, name_key, xmax <> 0 AS existed
-    )
-    SELECT id, workspace_id, kind, name_key FROM upserted WHERE existed`)
+  await client.query(putManyStatements.upsert)
   await client.query("DROP TABLE docstore_put_files")
   await copyIn(
     client,

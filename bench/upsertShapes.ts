@@ -12,8 +12,8 @@
  * - `temp + INSERT, ORDER BY ord`: the insert in the rows' (key) order;
  * - `temp + INSERT ... ON CONFLICT`: the upsert, which lets an import add
  *   versions to documents that exist;
- * - `as putMany`: the upsert as putMany sends it (src/internal/documents/bulkLoad.ts),
- *   returning the documents that existed.
+ * - `as putMany`: the upsert as putMany sends it (bench/bulk.ts's copy of
+ *   src/internal/documents/bulkLoad.ts's), returning the documents that existed.
  *
  * Each round runs every shape once on fresh documents; the table gives each
  * shape's milliseconds per round and the median.
@@ -21,6 +21,7 @@
 import { randomUUID } from "node:crypto"
 import pg from "pg"
 import { copyInPromise as copyIn } from "../src/internal/pg/copyIn.js"
+import { putManyStatements } from "./bulk.js"
 import { withServer } from "./server.js"
 import { median, withStores } from "./stores.js"
 
@@ -47,10 +48,7 @@ const lines = (rows: ReadonlyArray<Row>, withOrd: boolean) =>
     }
   }
 const viaTemp = (tail: string) => async (client: pg.Client, rows: ReadonlyArray<Row>) => {
-  await client.query(`
-    CREATE TEMP TABLE docstore_put_files
-      (ord int, id uuid, workspace_id uuid, kind text, name text, name_key text, source_file_id uuid, run_id uuid)
-    ON COMMIT DROP`)
+  await client.query(putManyStatements.temporaryTable)
   await copyIn(client, "COPY docstore_put_files FROM STDIN", lines(rows, true))
   await client.query(tail)
 }
@@ -62,9 +60,7 @@ const shapes: Record<string, (client: pg.Client, rows: ReadonlyArray<Row>) => Pr
   "temp + INSERT": viaTemp(insert),
   "temp + INSERT, ORDER BY ord": viaTemp(`${insert} ORDER BY ord`),
   "temp + INSERT ... ON CONFLICT": viaTemp(upsert),
-  "as putMany": viaTemp(`
-    WITH upserted AS (${upsert} RETURNING id, workspace_id, kind, name_key, xmax <> 0 AS existed)
-    SELECT id, workspace_id, kind, name_key FROM upserted WHERE existed`)
+  "as putMany": viaTemp(putManyStatements.upsert)
 }
 
 const log = (line: string) => process.stdout.write(`${line}\n`)

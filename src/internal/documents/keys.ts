@@ -14,6 +14,9 @@ export const sourceOf = (request: Put) => request.kind === "output" ? request.so
 export const runOf = (request: Put) =>
   request.kind === "output" || request.kind === "log" ? request.runId ?? null : null
 
+/** Whether the document's own id is in its key: an output with neither source nor run (see `keySource`). */
+export const keyedByOwnId = (request: Put) => request.kind === "output" && sourceOf(request) === null && runOf(request) === null
+
 export const keySource = (request: Put, documentId: string): NameKey.KeySource => {
   switch (request.kind) {
     case "input":

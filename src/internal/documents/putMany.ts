@@ -9,7 +9,7 @@ import { InvalidInput } from "../../Errors.js"
 import type { DocumentId, VersionId } from "../../Ids.js"
 import * as NameKey from "../../NameKey.js"
 import type { Version } from "../../Version.js"
-import { contentTypeOf, keySource, type Put, runOf, sourceOf } from "./keys.js"
+import { contentTypeOf, keyedByOwnId, keySource, type Put, sourceOf } from "./keys.js"
 import { loader, type Loader, type VersionRow } from "./bulkLoad.js"
 import { raceOnVersionId, replayConflict, type StoredTarget, versionIdTaken } from "./replay.js"
 import { decodeVersion, notFound, type Store } from "./store.js"
@@ -27,8 +27,6 @@ interface Target {
   readonly nameKey: string
   next: number
 }
-
-const keyedById = (request: Put) => request.kind === "output" && sourceOf(request) === null && runOf(request) === null
 
 const plan = (requests: ReadonlyArray<Put>, offset: number) =>
   Effect.gen(function*() {
@@ -122,7 +120,7 @@ export const writeBatch = (store: Store, requests: ReadonlyArray<Put>, offset: n
     const documents = new Map<string, Target>()
     const keyOf = fresh.map((p) => {
       // Only an output with neither source nor run has its own id in its key; other ids are drawn for new keys.
-      const ownId = keyedById(p.request) ? randomUUID() : ""
+      const ownId = keyedByOwnId(p.request) ? randomUUID() : ""
       const nameKey = NameKey.nameKey(keySource(p.request, ownId))
       const key = `${p.request.workspaceId}/${p.request.kind}/${nameKey}`
       if (!documents.has(key)) documents.set(key, { request: p.request, id: ownId || randomUUID(), nameKey, next: 0 })
