@@ -60,7 +60,8 @@ await withServer(log, (server) =>
   withStores(server.url, "bench_putcost", async ({ withTriggers }) => {
     const runtime = documentsRuntime(withTriggers, lanes)
     const pool = new pg.Pool({ connectionString: withTriggers, max: lanes })
-    // Counts the wake-up NOTIFYs: each is a transaction of its own on the server.
+    // Counts the wake-up hints received: mostly carried by a put's own statement (internal/pg/wakeup.ts), the
+    // rest sent by a NOTIFY of their own.
     const listener = new pg.Client({ connectionString: withTriggers })
     let wakeups = 0
     listener.on("notification", () => wakeups++)
@@ -116,7 +117,7 @@ await withServer(log, (server) =>
         log(`round ${round + 1}: ${sides.map((s) => `${s} ${results[s]!.rate.at(-1)!.toFixed(0)}/s ${results[s]!.cpu.at(-1)!.toFixed(0)} µs`).join(", ")}`)
       }
       log(`\n${writes} writes per side per round, ${rounds} rounds, ${lanes} lanes; medians:\n`)
-      log("| side | writes/s | client CPU µs per write | wake-up NOTIFYs per write |")
+      log("| side | writes/s | client CPU µs per write | wake-up hints per write |")
       log("| --- | ---: | ---: | ---: |")
       for (const side of sides) {
         log(`| ${side} | ${median(results[side]!.rate).toFixed(0)} | ${median(results[side]!.cpu).toFixed(0)} | ${median(results[side]!.wakeups).toFixed(2)} |`)

@@ -9,9 +9,13 @@ import { randomUUID } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
 import * as Effect from "effect/Effect"
+import * as fc from "effect/FastCheck"
 import * as Layer from "effect/Layer"
 import * as Documents from "../src/Documents.js"
+import type { Put } from "../src/internal/documents/keys.js"
+import { DocumentsByKey } from "../src/internal/documents/putMany.js"
 import { copyText } from "../src/internal/pg/copyIn.js"
+import * as NameKey from "../src/NameKey.js"
 import { layerMigrated } from "./support/Database.js"
 
 const TestLayer = Documents.layer.pipe(Layer.provideMerge(layerMigrated))
@@ -128,5 +132,27 @@ describe("putMany's COPY", () => {
           WHERE f.workspace_id = ${workspaceId} AND v.storage_key LIKE 'new/%' ORDER BY v.byte_size`
         expect(rows.map((r) => r.storageKey)).toEqual(requests.map((r) => r.version.storageKey))
       }))
+  })
+})
+
+describe("putMany's lock order", () => {
+  it("locks a batch's documents in the order of their joined keys workspace/kind/nameKey, as it always has", () => {
+    // A few workspaces, so that keys often share a workspace and a kind.
+    const keys = fc.uniqueArray(fc.uuid(), { minLength: 1, maxLength: 3 }).chain((workspaces) =>
+      fc.array(fc.record({
+        workspaceId: fc.constantFrom(...workspaces),
+        kind: fc.constantFrom(...NameKey.kinds),
+        nameKey: fc.string({ unit: "binary", maxLength: 12 })
+      }), { maxLength: 60 })
+    )
+    fc.assert(fc.property(keys, (keys) => {
+      const documents = new DocumentsByKey()
+      for (const { kind, nameKey, workspaceId } of keys) documents.of({ kind, workspaceId } as Put, nameKey, "")
+      const joined = (key: { readonly workspaceId: string; readonly kind: string; readonly nameKey: string }) =>
+        `${key.workspaceId}/${key.kind}/${key.nameKey}`
+      expect(documents.sorted().map((target) => joined({ ...target.request, nameKey: target.nameKey }))).toEqual(
+        [...new Set(keys.map(joined))].sort()
+      )
+    }))
   })
 })

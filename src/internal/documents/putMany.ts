@@ -14,18 +14,74 @@ import { loader, type Loader, type VersionRow } from "./bulkLoad.js"
 import { raceOnVersionId, replayConflict, type StoredTarget, versionIdTaken } from "./replay.js"
 import { decodeVersion, notFound, type Store } from "./store.js"
 
-interface Planned {
-  readonly request: Put
-  readonly contentType: string | null
-  readonly versionId: string
+/** One write; its document's id and its number there are filled in once the documents are upserted. */
+interface Planned extends VersionRow {
+  documentId: string
+  versionNo: number
 }
 
 /** One files row per key; the writes to it become its next versions, in request order. */
-interface Target {
+export interface Target {
   readonly request: Put
   id: string
   readonly nameKey: string
   next: number
+}
+
+/**
+ * The batch's documents by workspace, kind and name key, in nested maps: one map keyed by the three joined
+ * cost a join and a hash of a long string per write, most of what putMany spent on keys (docs/scaling.md).
+ */
+export class DocumentsByKey {
+  private readonly byWorkspace = new Map<string, Map<string, Map<string, Target>>>()
+  size = 0
+
+  private keys(workspaceId: string, kind: string) {
+    let byKind = this.byWorkspace.get(workspaceId)
+    if (byKind === undefined) this.byWorkspace.set(workspaceId, byKind = new Map())
+    let byName = byKind.get(kind)
+    if (byName === undefined) byKind.set(kind, byName = new Map())
+    return byName
+  }
+
+  /**
+   * The document of a write's key: the one an earlier write of the batch named, else a new one (its id
+   * drawn here unless the key holds it).
+   */
+  of(request: Put, nameKey: string, ownId: string) {
+    const byName = this.keys(request.workspaceId, request.kind)
+    let target = byName.get(nameKey)
+    if (target === undefined) {
+      byName.set(nameKey, target = { request, id: ownId || randomUUID(), nameKey, next: 0 })
+      this.size++
+    }
+    return target
+  }
+
+  get(workspaceId: string, kind: string, nameKey: string) {
+    return this.byWorkspace.get(workspaceId)?.get(kind)?.get(nameKey)
+  }
+
+  /**
+   * In the order of their joined keys `workspace/kind/nameKey` (by UTF-16 code units), as putMany always
+   * locked them: a workspace id has a fixed length and no kind is the start of another, so sorting by
+   * each part in turn gives that order.
+   */
+  sorted(): Array<Target> {
+    const sorted: Array<Target> = []
+    for (const workspaceId of [...this.byWorkspace.keys()].sort()) {
+      const byKind = this.byWorkspace.get(workspaceId)!
+      for (const kind of [...byKind.keys()].sort()) {
+        const byName = byKind.get(kind)!
+        for (const nameKey of [...byName.keys()].sort()) sorted.push(byName.get(nameKey)!)
+      }
+    }
+    return sorted
+  }
+
+  values() {
+    return [...this.byWorkspace.values()].flatMap((byKind) => [...byKind.values()].flatMap((byName) => [...byName.values()]))
+  }
 }
 
 const plan = (requests: ReadonlyArray<Put>, offset: number) =>
@@ -33,7 +89,9 @@ const plan = (requests: ReadonlyArray<Put>, offset: number) =>
     const planned = requests.map((request): Planned => ({
       request,
       contentType: contentTypeOf(request),
-      versionId: request.version.id ?? randomUUID()
+      versionId: request.version.id ?? randomUUID(),
+      documentId: "",
+      versionNo: 0
     }))
     const seen = new Set<string>()
     for (const [i, p] of planned.entries()) {
@@ -92,12 +150,12 @@ const checkSources = (store: Store, fresh: ReadonlyArray<Planned>) =>
  * Creates the documents that are new and locks the ones that exist, keys in one order (two imports that
  * share keys queue instead of deadlocking), then reads the latest versions of those that existed.
  */
-const upsertDocuments = (store: Store, load: Loader, documents: Map<string, Target>) =>
+const upsertDocuments = (store: Store, load: Loader, documents: DocumentsByKey) =>
   Effect.gen(function*() {
     if (documents.size === 0) return
-    const existing = yield* load.upsertDocuments([...documents.keys()].sort().map((key) => documents.get(key)!))
+    const existing = yield* load.upsertDocuments(documents.sorted())
     if (existing.length === 0) return
-    for (const row of existing) documents.get(`${row.workspaceId}/${row.kind}/${row.nameKey}`)!.id = row.id
+    for (const row of existing) documents.get(row.workspaceId, row.kind, row.nameKey)!.id = row.id
     // Read by a statement of its own: its snapshot is taken after the upsert locked them, so it sees the
     // version a previous lock holder committed.
     const latest = yield* store.sql<{ fileId: string; latest: number }>`
@@ -115,38 +173,28 @@ export const writeBatch = (store: Store, requests: ReadonlyArray<Put>, offset: n
   Effect.gen(function*() {
     const planned = yield* plan(requests, offset)
     const replayed = lookForReplays ? yield* findReplays(store, planned) : new Map<string, Version>()
-    const fresh = planned.filter((p) => !replayed.has(p.versionId))
+    const fresh = replayed.size === 0 ? planned : planned.filter((p) => !replayed.has(p.versionId))
     yield* checkSources(store, fresh)
-    const documents = new Map<string, Target>()
-    const keyOf = fresh.map((p) => {
+    const documents = new DocumentsByKey()
+    const targets = fresh.map(({ request }) => {
       // Only an output with neither source nor run has its own id in its key; other ids are drawn for new keys.
-      const ownId = keyedByOwnId(p.request) ? randomUUID() : ""
-      const nameKey = NameKey.nameKey(keySource(p.request, ownId))
-      const key = `${p.request.workspaceId}/${p.request.kind}/${nameKey}`
-      if (!documents.has(key)) documents.set(key, { request: p.request, id: ownId || randomUUID(), nameKey, next: 0 })
-      return key
+      const ownId = keyedByOwnId(request) ? randomUUID() : ""
+      return documents.of(request, NameKey.nameKey(keySource(request, ownId)), ownId)
     })
     const load = yield* loader(store)
     yield* upsertDocuments(store, load, documents)
     // Numbered here, so nothing needs to come back.
-    const numbered = keyOf.map((key, i): VersionRow => {
-      const document = documents.get(key)!
-      const { contentType, request, versionId } = fresh[i]!
-      return { request, versionId, contentType, documentId: document.id, versionNo: ++document.next }
+    fresh.forEach((write, i) => {
+      const document = targets[i]!
+      write.documentId = document.id
+      write.versionNo = ++document.next
     })
-    if (numbered.length > 0) yield* load.insertVersions(numbered)
-    // `fresh` keeps the order of `planned`, so the next numbered row is the next write that was not replayed.
-    let next = 0
+    if (fresh.length > 0) yield* load.insertVersions(fresh)
     return planned.map((p): Imported => {
       const old = replayed.get(p.versionId)
-      if (old !== undefined) return { documentId: old.documentId, versionId: old.id, versionNo: old.versionNo, replayed: true }
-      const row = numbered[next++]!
-      return {
-        documentId: row.documentId as DocumentId,
-        versionId: p.versionId as VersionId,
-        versionNo: row.versionNo,
-        replayed: false
-      }
+      return old === undefined
+        ? { documentId: p.documentId as DocumentId, versionId: p.versionId as VersionId, versionNo: p.versionNo, replayed: false }
+        : { documentId: old.documentId, versionId: old.id, versionNo: old.versionNo, replayed: true }
     })
   })
 
