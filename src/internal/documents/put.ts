@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Written } from "../../Documents.js"
 import * as NameKey from "../../NameKey.js"
+import type * as DirectStatement from "../pg/directStatement.js"
 import { contentTypeOf, keyLockClass, keySource, type Put, runOf, sourceOf } from "./keys.js"
 import { raceOnVersionId, replayConflict, type StoredTarget } from "./replay.js"
 import { decodeVersion, documentRow, type Store } from "./store.js"
@@ -34,7 +35,7 @@ interface Outcome {
 // The write, built from its values. Curried, not a closure named inside `insert`: run under tsx (which
 // keeps function names), every named closure costs a property definition on each put (docs/scaling.md).
 const statement = (
-  store: Store,
+  direct: DirectStatement.Statement,
   request: Put,
   newId: string,
   nameKey: string,
@@ -49,7 +50,7 @@ const statement = (
   // sees the previous holder's version.
   // keyLock's expression written out: with plain values only, the statement's text is compiled once
   // (internal/pg/directStatement.ts).
-  store.direct<WrittenRow.Row>`
+  direct<WrittenRow.Row>`
       WITH key_lock AS (
         SELECT pg_advisory_xact_lock(${keyLockClass},
           hashtext(${request.workspaceId}::uuid::text || '/' || ${request.kind}::text || '/' || ${nameKey}::text))
@@ -82,13 +83,16 @@ const outcome = ([row]: ReadonlyArray<WrittenRow.Row>, hinted: boolean): Outcome
 
 const insert = (store: Store, request: Put, versionId: string, contentType: string | null, source: string | null) => {
   const newId = randomUUID()
-  const send = statement(store, request, newId, NameKey.nameKey(keySource(request, newId)), versionId, contentType, source)
+  const nameKey = NameKey.nameKey(keySource(request, newId))
   // Outside a transaction the statement commits by itself, so it can carry the change feed's wake-up
   // (internal/pg/wakeup.ts); inside one, the wake-up follows the commit.
   return Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (transaction) =>
     Option.isNone(transaction)
-      ? Effect.map(store.wakeup.carrying(send), (rows) => outcome(rows, true))
-      : Effect.map(send(false), (rows) => outcome(rows, false)))
+      ? Effect.map(
+        store.wakeup.carrying(statement(store.direct.outsideTransaction, request, newId, nameKey, versionId, contentType, source)),
+        (rows) => outcome(rows, true)
+      )
+      : Effect.map(statement(store.direct, request, newId, nameKey, versionId, contentType, source)(false), (rows) => outcome(rows, false)))
 }
 
 // Written without Effect.gen: this is every put's path, and most take only its last step.

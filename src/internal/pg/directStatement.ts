@@ -27,29 +27,36 @@ import * as Option from "effect/Option"
 import type pg from "pg"
 import * as Pool from "./pool.js"
 
-/**
- * @since 0.1.0
- */
-export type Template = <A extends object>(
+/** A tagged template that runs its statement. */
+export type Statement = <A extends object>(
   strings: TemplateStringsArray,
   ...args: Array<unknown>
 ) => Effect.Effect<ReadonlyArray<A>, SqlError>
+
+/**
+ * @since 0.1.0
+ */
+export interface Template extends Statement {
+  /** The same, for a caller that knows it is outside a transaction: it does not look for one again. */
+  readonly outsideTransaction: Statement
+}
 
 /** A template for statements of `client`, without its column renaming. */
 export const make = (client: SqlClient.SqlClient): Effect.Effect<Template> =>
   Effect.map(Pool.of(client), (pool): Template => {
     const raw = client.withoutTransforms()
-    if (Option.isNone(pool)) return raw
-    return <A extends object>(strings: TemplateStringsArray, ...args: Array<unknown>) =>
+    const viaClient: Statement = (strings, ...args) => raw(strings, ...args)
+    if (Option.isNone(pool)) return Object.assign(viaClient, { outsideTransaction: viaClient })
+    const outsideTransaction: Statement = <A extends object>(strings: TemplateStringsArray, ...args: Array<unknown>) =>
+      args.every(isPlainValue)
+        ? send<A>(pool.value, textOf(strings), args)
+        : Effect.suspend(() => send<A>(pool.value, ...raw<A>(strings, ...args).compile()))
+    const template = <A extends object>(strings: TemplateStringsArray, ...args: Array<unknown>) =>
       Effect.flatMap(
         Effect.serviceOption(SqlClient.TransactionConnection),
-        (transaction) =>
-          Option.isSome(transaction)
-            ? raw<A>(strings, ...args)
-            : args.every(isPlainValue)
-            ? send<A>(pool.value, textOf(strings), args)
-            : Effect.suspend(() => send<A>(pool.value, ...raw<A>(strings, ...args).compile()))
+        (transaction) => Option.isSome(transaction) ? raw<A>(strings, ...args) : outsideTransaction<A>(strings, ...args)
       )
+    return Object.assign(template, { outsideTransaction })
   })
 
 /** What the direct path sends for a template of plain values: its text and parameters (for the tests). */
