@@ -5,6 +5,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { promisify } from "node:util"
 import { describe, expect, it } from "@effect/vitest"
+import { SqlClient } from "@effect/sql"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -717,6 +718,41 @@ describe("DocumentChanges", () => {
       yield* Effect.promise(() => runtime.runPromise(program))
       yield* Effect.promise(() => runtime.dispose())
     }), { timeout: 60_000 })
+
+  it.live("wakes a live subscriber for writes that cannot carry the wake-up: putMany, delete, a put in the caller's transaction", () =>
+    Effect.gen(function*() {
+      // Polling every 30 s: these commits carry no pg_notify of their own, so only the NOTIFY sent after them
+      // can deliver them in the test's time.
+      const { runtime } = yield* Effect.promise(() => store({ pollInterval: Duration.seconds(30) }))
+      const program = Effect.gen(function*() {
+        const documents = yield* Documents.Documents
+        const feed = yield* DocumentChanges.DocumentChanges
+        const sql = yield* SqlClient.SqlClient
+        const workspaceId = randomUUID()
+        const [existing] = yield* documents.putMany([{ kind: "input", workspaceId, name: "to-delete.txt", version: version() }])
+        const writes: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown>]> = [
+          ["putMany", documents.putMany([{ kind: "input", workspaceId, name: "imported.txt", version: version() }])],
+          ["delete", documents.delete({ workspaceId, documentId: existing!.documentId })],
+          ["put in a transaction", sql.withTransaction(documents.put({ kind: "input", workspaceId, name: "in-a-transaction.txt", version: version() }))]
+        ]
+        for (const [label, write] of writes) {
+          const live = yield* Deferred.make<void>()
+          const subscriber = yield* feed.stream({ from: yield* feed.currentCursor, workspaceId }).pipe(
+            Stream.tap((event) => event._tag === "CaughtUp" ? Deferred.succeed(live, undefined) : Effect.void),
+            Stream.filter((event) => event._tag === "Change"),
+            Stream.runHead,
+            Effect.fork
+          )
+          yield* Deferred.await(live)
+          const started = Date.now()
+          yield* write
+          const event = yield* Fiber.join(subscriber)
+          expect([label, Option.isSome(event), Date.now() - started < 15_000]).toEqual([label, true, true])
+        }
+      })
+      yield* Effect.promise(() => runtime.runPromise(program))
+      yield* Effect.promise(() => runtime.dispose())
+    }), { timeout: 120_000 })
 
   it.live("delivers changes written by another process to a live subscriber", () =>
     Effect.gen(function*() {

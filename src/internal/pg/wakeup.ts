@@ -17,8 +17,9 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Queue from "effect/Queue"
+import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import pg from "pg"
 import * as DirectStatement from "./directStatement.js"
@@ -40,36 +41,53 @@ export interface Notifier {
 /** The writer's side. */
 export const makeNotifier: Effect.Effect<Notifier, never, SqlClient.SqlClient | Scope.Scope> = Effect.gen(function*() {
   const direct = yield* DirectStatement.make(yield* SqlClient.SqlClient)
+  const runFork = Runtime.runFork(yield* Effect.runtime<never>())
   // Plain counters, not Refs: they are read and set on every put, always synchronously.
   // Commits that asked for a hint, and how many of the first of them a hint sent after them covers.
   let requested = 0
   let covered = 0
   let carrier = false
-  const pending = yield* Queue.sliding<void>(1)
   const uncovered = () => covered < requested && !carrier
-  const schedule = Effect.suspend(() => uncovered() ? Queue.offer(pending, undefined) : Effect.void)
   // A NOTIFY commits a transaction of its own; it is only a hint, so it need not wait for its WAL flush
   // (with the default synchronous_commit each write would wait for a second flush). The channel is written
   // out: a statement without parameters goes by the simple protocol (one message instead of five, nothing
   // for the server to parse, bind and describe).
   const send = Effect.suspend(() => {
     const through = requested
-    return direct`SELECT set_config('synchronous_commit', 'off', true), pg_notify('docstore_document_changes', '1')`.pipe(
+    return direct.outsideTransaction`SELECT set_config('synchronous_commit', 'off', true), pg_notify('docstore_document_changes', '1')`.pipe(
       Effect.tap(() => Effect.sync(() => (covered = Math.max(covered, through)))),
       Effect.ignore
     )
   })
-  const flush = Effect.suspend(() => uncovered() ? send : Effect.void)
   // Under load a write that carries the hint usually starts within the moment waited here, and no NOTIFY is
-  // needed; without one, the hint goes out by itself. Once claimed, a hint is sent even while the scope closes.
-  yield* Effect.uninterruptibleMask((restore) =>
-    Effect.zipRight(restore(Effect.zipRight(Queue.take(pending), Effect.sleep(Duration.millis(1)))), flush)
-  ).pipe(Effect.forever, Effect.forkScoped)
-  // A program that ends right after its last write still sends the hint.
-  yield* Effect.addFinalizer(() => Effect.ignore(Effect.timeout(flush, Duration.seconds(2))))
-  const notify = Effect.suspend(() => {
+  // needed; without one, the hint goes out by itself. A timer, not a fiber waiting on a queue: that fiber's
+  // rounds cost concurrent puts 10-30 µs of CPU a write (docs/scaling.md).
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let sending: Fiber.RuntimeFiber<void> | undefined
+  let closed = false
+  const check = () => {
+    timer = undefined
+    if (closed || sending !== undefined || !uncovered()) return
+    sending = runFork(Effect.ensuring(send, Effect.sync(() => {
+      sending = undefined
+      arm()
+    })))
+  }
+  const arm = () => {
+    if (timer === undefined && !closed && uncovered()) timer = setTimeout(check, 1)
+  }
+  // A program that ends right after its last write still sends the hint; one on its way is waited for.
+  yield* Effect.addFinalizer(() =>
+    Effect.suspend(() => {
+      closed = true
+      clearTimeout(timer)
+      const inFlight = sending === undefined ? Effect.void : Fiber.await(sending)
+      return Effect.ignore(Effect.timeout(Effect.zipRight(inFlight, Effect.suspend(() => uncovered() ? send : Effect.void)), Duration.seconds(2)))
+    })
+  )
+  const notify = Effect.sync(() => {
     requested++
-    return schedule
+    arm()
   })
   return {
     notify,
@@ -79,10 +97,10 @@ export const makeNotifier: Effect.Effect<Notifier, never, SqlClient.SqlClient | 
         carrier = true
         const through = requested
         return Effect.onExit(statement(true), (exit) =>
-          Effect.suspend(() => {
+          Effect.sync(() => {
             carrier = false
             if (Exit.isSuccess(exit)) covered = Math.max(covered, through)
-            return schedule
+            arm()
           }))
       })
   }
